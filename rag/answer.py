@@ -1,0 +1,352 @@
+"""Stage 5c: answer a question from retrieved passages, each sentence tied to a verbatim quote.
+
+`Answerer.stream` yields events as the answer forms: the retrieved passages first, then the
+draft of the sentence being written (token by token), then each finished sentence with its
+`[n]` marker, then the whole `Answer`. A sentence no passage supports is dropped; an answer
+with no supported sentence, a weak retrieval, or a model that says the passages do not
+answer, is a refusal with no citation.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from llama_index.core.prompts import PromptTemplate
+
+from rag.citations import (
+    MARKER,
+    Span,
+    best_support,
+    content_terms,
+    model_markers,
+    passage_sentences,
+    select_evidence,
+    split_sentences,
+    strip_markers,
+)
+from rag.errors import LlmError, UsageError
+from rag.llm import Generator, LlmInfo, make_messages
+from rag.retrieve import Filters, Passage, Retriever
+
+MAX_QUESTION_CHARS = 2000
+NOT_IN_CORPUS = "NOT_IN_CORPUS"
+REFUSAL_PHRASES = re.compile(
+    r"NOT_IN_CORPUS|\b(?:do(?:es)?n[o’']?t|do(?:es)? not)\s+(?:contain|mention|provide|say|"
+    r"include|specify|state|answer|have)\b|\bno (?:information|mention|details?)\b|"
+    r"\bnot (?:mentioned|provided|specified|stated|given|available)\b|"
+    r"\b(?:cannot|can't|unable to) (?:be )?(?:answer|determine|find|say)",
+    re.IGNORECASE,
+)
+# Where the draft may end a sentence: terminal punctuation, closing quotes, then a new sentence.
+DRAFT_SENTENCE_END = re.compile(r"[.!?][\"”’')\]]*\s+(?=[\"“‘'(\[]?[A-Z0-9])")
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    doc_id: str
+    title: str
+    source: str
+    author: str
+    published: str
+    url: str
+    quote: str  # == article.text[start:end]
+    start: int
+    end: int
+    score: float
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    refused: bool
+    citations: list[Citation]
+    passages: list[Passage]
+    llm: LlmInfo
+    timings: dict[str, float] = field(default_factory=dict)
+    search_query: str = ""
+    error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "refused": self.refused,
+            "citations": [asdict(citation) for citation in self.citations],
+            "llm": {"backend": self.llm.backend, "model": self.llm.model},
+            "timings": self.timings,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    passages: list[Passage]
+    search_query: str
+
+
+@dataclass(frozen=True)
+class Draft:
+    text: str  # the sentence being written, provisional
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str  # final, with its marker
+
+
+@dataclass(frozen=True)
+class Done:
+    answer: Answer
+
+
+Event = Retrieved | Draft | Sentence | Done
+
+
+@dataclass(frozen=True)
+class Prompts:
+    system: str
+    user: PromptTemplate
+    evidence: PromptTemplate
+    condense: PromptTemplate
+    refusal: str
+
+    @classmethod
+    def load(cls, directory: Path) -> Prompts:
+        def read(name: str) -> str:
+            return (directory / name).read_text(encoding="utf-8")
+
+        return cls(
+            system=read("answer_system.txt").strip(),
+            user=PromptTemplate(read("answer_user.txt")),
+            evidence=PromptTemplate(read("evidence.txt")),
+            condense=PromptTemplate(read("condense.txt")),
+            refusal=read("refusal.txt").strip(),
+        )
+
+
+class CitationLedger:
+    """Numbers quotes 1..n in order of first use; the same quote keeps its number."""
+
+    def __init__(self, passages: Sequence[Passage]) -> None:
+        self.passages = passages
+        self.citations: list[Citation] = []
+        self._numbers: dict[tuple[str, int, int], int] = {}
+
+    def cite(self, span: Span) -> int:
+        passage = self.passages[span.passage_index]
+        key = (passage.doc_id, span.start, span.end)
+        if key not in self._numbers:
+            number = len(self.citations) + 1
+            self._numbers[key] = number
+            self.citations.append(
+                Citation(
+                    n=number,
+                    doc_id=passage.doc_id,
+                    title=passage.title,
+                    source=passage.source,
+                    author=passage.author,
+                    published=passage.published,
+                    url=passage.url,
+                    quote=span.text,
+                    start=span.start,
+                    end=span.end,
+                    score=passage.score,
+                )
+            )
+        return self._numbers[key]
+
+
+def with_marker(sentence: str, number: int) -> str:
+    """`… killed ten civilians [1].`: the marker sits before the closing punctuation."""
+    sentence = strip_markers(sentence).strip()
+    match = re.search(r"[.!?…:;,]*[\"”’')\]]*$", sentence)
+    cut = match.start() if match else len(sentence)
+    return f"{sentence[:cut].rstrip()} [{number}]{sentence[cut:]}"
+
+
+class Answerer:
+    def __init__(
+        self,
+        retriever: Retriever,
+        generator: Generator | None,
+        prompts: Prompts,
+        refusal_threshold: float,
+        evidence_sentences: int = 8,
+    ) -> None:
+        self.retriever = retriever
+        self.generator = generator
+        self.prompts = prompts
+        self.refusal_threshold = refusal_threshold
+        self.evidence_sentences = evidence_sentences
+        self.info = generator.info if generator else LlmInfo("extractive", "none (quoted sentences)")
+
+    def ask(self, question: str, **kwargs: object) -> Answer:
+        for event in self.stream(question, **kwargs):  # type: ignore[arg-type]
+            if isinstance(event, Done):
+                return event.answer
+        raise AssertionError("stream ended without an answer")  # pragma: no cover
+
+    def stream(
+        self,
+        question: str,
+        k: int = 5,
+        filters: Filters | None = None,
+        history: Sequence[tuple[str, str]] = (),
+    ) -> Iterator[Event]:
+        question = check_question(question)
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        search_query = self.condense(question, history)
+        passages = self.retriever.retrieve(search_query, k, filters)
+        timings["retrieve_ms"] = _ms_since(started)
+        yield Retrieved(passages, search_query)
+        result = Answer(question, "", True, [], passages, self.info, timings, search_query)
+        if not passages or passages[0].score < self.refusal_threshold:
+            yield from self._finish(result, [], None, started)
+            return
+        ledger = CitationLedger(passages)
+        spans = passage_sentences(passages)
+        sentences: list[str] = []
+        try:
+            if self.generator is None:
+                for sentence in extractive_sentences(search_query, spans, ledger):
+                    timings.setdefault("first_token_ms", _ms_since(started))
+                    sentences.append(sentence)
+                    yield Sentence(sentence)
+            else:
+                for event in self._generate(search_query, spans, ledger, timings, started):
+                    if isinstance(event, Sentence):
+                        sentences.append(event.text)
+                    yield event
+        except LlmError as err:
+            result.error = str(err)
+        yield from self._finish(result, sentences, ledger, started)
+
+    def _finish(
+        self,
+        result: Answer,
+        sentences: list[str],
+        ledger: CitationLedger | None,
+        started: float,
+    ) -> Iterator[Event]:
+        result.refused = not sentences and result.error is None
+        result.answer = " ".join(sentences) if sentences else ("" if result.error else self.prompts.refusal)
+        result.citations = ledger.citations if ledger and sentences else []
+        result.timings.setdefault("first_token_ms", _ms_since(started))
+        result.timings["total_ms"] = _ms_since(started)
+        yield Done(result)
+
+    def _generate(
+        self,
+        question: str,
+        spans: list[Span],
+        ledger: CitationLedger,
+        timings: dict[str, float],
+        started: float,
+    ) -> Iterator[Draft | Sentence]:
+        assert self.generator is not None
+        evidence = select_evidence(question, spans, self.evidence_sentences)
+        messages = make_messages(self.prompts.system, self.user_prompt(question, evidence))
+        draft = ""
+        for delta in self.generator.stream(messages):
+            timings.setdefault("first_token_ms", _ms_since(started))
+            draft += delta
+            if NOT_IN_CORPUS.startswith(draft.strip()) or NOT_IN_CORPUS in draft:
+                continue  # hold the sentinel back: it is a refusal, not text to show
+            boundary = DRAFT_SENTENCE_END.search(draft)
+            while boundary:
+                done, draft = draft[: boundary.end()], draft[boundary.end() :]
+                cited = self.attribute(done, evidence, spans, ledger)
+                if cited:
+                    yield Sentence(cited)
+                boundary = DRAFT_SENTENCE_END.search(draft)
+            yield Draft(strip_markers(draft))
+        for sentence in split_sentences(draft):
+            cited = self.attribute(sentence, evidence, spans, ledger)
+            if cited:
+                yield Sentence(cited)
+
+    def attribute(
+        self, sentence: str, evidence: list[Span], spans: list[Span], ledger: CitationLedger
+    ) -> str | None:
+        """The sentence with its marker, or None when it is a refusal or nothing supports it."""
+        if REFUSAL_PHRASES.search(sentence):
+            return None
+        hinted = {evidence[index].passage_index for index in model_markers(sentence, len(evidence))}
+        support = best_support(sentence, spans, hinted)
+        if support is None:
+            return None
+        return with_marker(sentence, ledger.cite(support.span))
+
+    def user_prompt(self, question: str, evidence: list[Span]) -> str:
+        lines = [
+            self.prompts.evidence.format(n=number, text=span.text).strip()
+            for number, span in enumerate(evidence, start=1)
+        ]
+        return self.prompts.user.format(evidence="\n".join(lines), question=question)
+
+    def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
+        """A follow-up rewritten to stand alone, so retrieval finds the same story."""
+        if not history:
+            return question
+        last_question = history[-1][0]
+        if self.generator is None:
+            return f"{last_question} {question}"
+        transcript = "\n".join(
+            f"User: {asked}\nAssistant: {strip_markers(said)[:400]}" for asked, said in history[-3:]
+        )
+        prompt = self.prompts.condense.format(history=transcript, question=question)
+        try:
+            rewritten = "".join(self.generator.stream(make_messages("You rewrite questions.", prompt)))
+        except LlmError:
+            return f"{last_question} {question}"
+        rewritten = rewritten.strip().strip('"').split("\n")[0].strip()
+        return rewritten if 3 <= len(rewritten) <= MAX_QUESTION_CHARS else question
+
+
+def extractive_sentences(question: str, spans: list[Span], ledger: CitationLedger) -> list[str]:
+    """No LLM: the passage sentences that share most of the question's words, quoted."""
+    terms = set(content_terms(question))
+    if not terms:
+        return []
+    ranked = sorted(
+        spans,
+        key=lambda span: (len(terms & span.terms) / len(terms), -span.passage_index),
+        reverse=True,
+    )
+    chosen: list[Span] = []
+    best = len(terms & ranked[0].terms) if ranked else 0
+    for span in ranked:
+        shared = len(terms & span.terms)
+        # A second sentence only when it matches the question as well as the first.
+        if shared / len(terms) < 0.5 or shared < best or len(chosen) == 2:
+            break
+        if all(span.text != other.text for other in chosen):
+            chosen.append(span)
+    return [f"“{span.text}” [{ledger.cite(span)}]" for span in chosen]
+
+
+def check_question(question: str) -> str:
+    question = " ".join(question.split())
+    if not question:
+        raise UsageError("The question is empty: type a question about the news articles.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise UsageError(
+            f"The question is {len(question):,} characters long; keep it under {MAX_QUESTION_CHARS:,}."
+        )
+    if not re.search(r"\w", question):
+        raise UsageError("The question has no words: type a question about the news articles.")
+    return question
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+__all__ = ["MARKER", "Answer", "Answerer", "Citation", "Done", "Draft", "Retrieved", "Sentence"]

@@ -1,0 +1,410 @@
+"""Stage 1: load news articles from files (txt, md, html, json, jsonl, csv) into `Article`s.
+
+A loader never raises on bad input: each problem becomes a `LoadProblem` naming the file (and
+line), and everything else loads.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from bs4 import BeautifulSoup
+
+TEXT_SUFFIXES = {".txt", ".text", ""}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+RECORD_SUFFIXES = {".json", ".jsonl", ".ndjson", ".csv"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | RECORD_SUFFIXES
+
+# Record field names, first match wins.
+ID_FIELDS = ("doc_id", "id")
+TEXT_FIELDS = ("text", "body")
+TITLE_FIELDS = ("title",)
+SOURCE_FIELDS = ("source", "outlet")
+AUTHOR_FIELDS = ("author", "authors")
+DATE_FIELDS = ("published", "publish_date", "published_at", "date")
+URL_FIELDS = ("url",)
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Article:
+    doc_id: str
+    text: str
+    title: str = ""
+    source: str = ""
+    author: str = ""
+    published: str = ""  # ISO date (YYYY-MM-DD) or "" when unknown
+    url: str = ""
+    origin: str = ""  # absolute path of the file it came from
+
+    @property
+    def content_hash(self) -> str:
+        """Changes whenever anything that is embedded or shown changes."""
+        payload = "\x1f".join(
+            [self.doc_id, self.title, self.source, self.author, self.published, self.url, self.text]
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class LoadResult:
+    articles: list[Article] = field(default_factory=list)
+    problems: list[LoadProblem] = field(default_factory=list)
+    roots: list[Path] = field(default_factory=list)
+
+
+def load_corpus(paths: Iterable[Path]) -> LoadResult:
+    """Load every supported file under the given files/directories; duplicate doc_ids keep the first."""
+    result = LoadResult()
+    seen: dict[str, str] = {}
+    for raw_path in paths:
+        path = Path(raw_path)
+        if not path.exists():
+            result.problems.append(LoadProblem(str(path), "no such file or directory"))
+            continue
+        root = path.resolve() if path.is_dir() else path.resolve().parent
+        result.roots.append(path.resolve())
+        for file in _iter_files(path, result.problems):
+            for item in load_file(file, root):
+                if isinstance(item, LoadProblem):
+                    result.problems.append(item)
+                elif item.doc_id in seen:
+                    result.problems.append(
+                        LoadProblem(
+                            str(file),
+                            f"duplicate doc_id {item.doc_id!r} (first in {seen[item.doc_id]}); skipped",
+                        )
+                    )
+                else:
+                    seen[item.doc_id] = str(file)
+                    result.articles.append(item)
+    return result
+
+
+def _iter_files(path: Path, problems: list[LoadProblem]) -> Iterator[Path]:
+    if path.is_file():
+        yield path
+        return
+    # followlinks=False: a symlink loop cannot send the walk round in circles.
+    for dirpath, dirnames, filenames in os.walk(path, onerror=None, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            file = Path(dirpath) / name
+            if file.suffix.lower() not in SUPPORTED_SUFFIXES:
+                problems.append(LoadProblem(str(file), f"unsupported file type {file.suffix!r}; skipped"))
+                continue
+            yield file
+
+
+def load_file(file: Path, root: Path) -> Iterator[Article | LoadProblem]:
+    """Articles (or problems) from one file; `root` makes file doc_ids relative paths."""
+    suffix = file.suffix.lower()
+    try:
+        if file.stat().st_size > MAX_FILE_BYTES:
+            yield LoadProblem(str(file), f"larger than {MAX_FILE_BYTES // 2**20} MB; skipped")
+            return
+        raw = file.read_bytes()
+    except OSError as err:
+        yield LoadProblem(str(file), f"cannot read: {err.strerror or err}")
+        return
+    if b"\x00" in raw[:8192]:
+        yield LoadProblem(str(file), "binary file, not text; skipped")
+        return
+    text, encoding_note = decode_text(raw)
+    if encoding_note:
+        yield LoadProblem(str(file), encoding_note)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    origin = str(file.resolve())
+    try:
+        doc_id = file.resolve().relative_to(root).as_posix()
+    except ValueError:
+        doc_id = file.name
+    if suffix in RECORD_SUFFIXES:
+        yield from _load_records(text, suffix, str(file), origin)
+        return
+    if suffix in HTML_SUFFIXES:
+        article = parse_html(text, doc_id, origin)
+    elif suffix in MARKDOWN_SUFFIXES:
+        article = parse_markdown(text, doc_id, origin)
+    else:
+        article = parse_plain_text(text, doc_id, origin)
+    if not article.text.strip():
+        yield LoadProblem(str(file), "no article text; skipped")
+    else:
+        yield article
+
+
+def decode_text(raw: bytes) -> tuple[str, str | None]:
+    """UTF-8 when it is; else cp1252 (a superset of latin-1 for text) with a note saying so."""
+    try:
+        return raw.decode("utf-8-sig"), None
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "not UTF-8; read as Windows-1252"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "not UTF-8; read as Latin-1"
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain text and Markdown
+
+BY_LINE = re.compile(r"^\s*By\s+(.+?)\s*$", re.IGNORECASE)
+HEADER_LINE = re.compile(
+    r"^\s*(title|source|outlet|author|authors|date|published|url)\s*:\s*(.+?)\s*$", re.IGNORECASE
+)
+
+
+def parse_plain_text(text: str, doc_id: str, origin: str) -> Article:
+    """Leading `By <outlet>` / `By <author>` lines (and `Key: value` headers) become metadata."""
+    meta: dict[str, str] = {}
+    by_lines: list[str] = []
+    lines = text.split("\n")
+    body_start = 0
+    for index, line in enumerate(lines):
+        if not line.strip():
+            continue
+        by = BY_LINE.match(line)
+        header = HEADER_LINE.match(line)
+        if by and len(by.group(1)) <= 80:
+            by_lines.append(by.group(1))
+        elif header:
+            meta[_canonical_key(header.group(1))] = header.group(2)
+        else:
+            body_start = index
+            break
+    else:
+        body_start = len(lines)
+    if len(by_lines) >= 2:
+        meta.setdefault("source", by_lines[0])
+        meta.setdefault("author", ", ".join(by_lines[1:]))
+    elif by_lines:
+        meta.setdefault("author", by_lines[0])
+    body = "\n".join(lines[body_start:]).strip()
+    return _make_article(doc_id, body, meta, origin)
+
+
+def parse_markdown(text: str, doc_id: str, origin: str) -> Article:
+    """Optional `---` front matter of `key: value` lines, then a `# Title` heading."""
+    meta: dict[str, str] = {}
+    front = re.match(r"^---\n(.*?)\n---\n", text, re.DOTALL)
+    if front:
+        for line in front.group(1).split("\n"):
+            header = HEADER_LINE.match(line)
+            if header:
+                meta[_canonical_key(header.group(1))] = header.group(2).strip("'\"")
+        text = text[front.end() :]
+    heading = re.match(r"^\s*#\s+(.+?)\s*\n", text)
+    if heading:
+        meta.setdefault("title", heading.group(1))
+        text = text[heading.end() :]
+    article = parse_plain_text(text, doc_id, origin)
+    return _make_article(doc_id, article.text, {**_article_meta(article), **meta}, origin)
+
+
+def parse_html(html: str, doc_id: str, origin: str) -> Article:
+    """Text only: scripts, styles and navigation are dropped; metadata from <title> and <meta>."""
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form"]):
+        tag.decompose()
+
+    def meta_content(*names: str) -> str:
+        for name in names:
+            tag = soup.find("meta", attrs={"property": name}) or soup.find("meta", attrs={"name": name})
+            if tag and tag.get("content"):
+                return str(tag["content"]).strip()
+        return ""
+
+    h1 = soup.find("h1")
+    title = meta_content("og:title") or (soup.title.get_text(strip=True) if soup.title else "")
+    title = title or (h1.get_text(" ", strip=True) if h1 else "")
+    container = soup.find("article") or soup.body or soup
+    blocks = [
+        element.get_text(" ", strip=True)
+        for element in container.find_all(["p", "h2", "h3", "h4", "li", "blockquote", "pre"])
+    ]
+    body = "\n\n".join(block for block in blocks if block)
+    if not body:
+        body = container.get_text("\n", strip=True)
+    meta = {
+        "title": title,
+        "source": meta_content("og:site_name", "publisher"),
+        "author": meta_content("author", "article:author"),
+        "published": meta_content("article:published_time", "date", "pubdate"),
+        "url": meta_content("og:url"),
+    }
+    return _make_article(doc_id, body, meta, origin)
+
+
+# ---------------------------------------------------------------------------------------------
+# Records: JSON, JSONL, CSV
+
+
+def _load_records(text: str, suffix: str, file: str, origin: str) -> Iterator[Article | LoadProblem]:
+    records: Iterator[tuple[int | None, Any]]
+    if suffix in {".jsonl", ".ndjson"}:
+        records = _jsonl_records(text, file)
+    elif suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            yield LoadProblem(file, f"invalid JSON: {err.msg}", err.lineno)
+            return
+        items = data if isinstance(data, list) else [data]
+        records = ((None, item) for item in items)
+    else:
+        records = _csv_records(text, file)
+    for number, record in records:
+        if isinstance(record, LoadProblem):
+            yield record
+        elif not isinstance(record, dict):
+            yield LoadProblem(file, "record is not an object; skipped", number)
+        else:
+            yield _record_to_article(record, file, number, origin)
+
+
+def _jsonl_records(text: str, file: str) -> Iterator[tuple[int | None, Any]]:
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as err:
+            yield number, LoadProblem(file, f"invalid JSON line: {err.msg}", number)
+
+
+def _csv_records(text: str, file: str) -> Iterator[tuple[int | None, Any]]:
+    csv.field_size_limit(MAX_FILE_BYTES)
+    reader = csv.DictReader(io.StringIO(text))
+    fields = {name.strip().lower() for name in (reader.fieldnames or [])}
+    if not fields & set(TEXT_FIELDS):
+        yield 1, LoadProblem(file, "CSV has no 'text' or 'body' column; skipped", 1)
+        return
+    try:
+        for row in reader:
+            clean = {(k or "").strip().lower(): v for k, v in row.items()}
+            yield reader.line_num, clean
+    except csv.Error as err:
+        yield reader.line_num, LoadProblem(file, f"invalid CSV: {err}", reader.line_num)
+
+
+def _record_to_article(
+    record: dict[str, Any], file: str, number: int | None, origin: str
+) -> Article | LoadProblem:
+    text = _first(record, TEXT_FIELDS)
+    if not text.strip():
+        return LoadProblem(file, "record has no text; skipped", number)
+    doc_id = _first(record, ID_FIELDS)
+    if not doc_id:
+        doc_id = f"{Path(file).name}#{number}" if number is not None else Path(file).name
+    meta = {
+        "title": _first(record, TITLE_FIELDS),
+        "source": _first(record, SOURCE_FIELDS),
+        "author": _first(record, AUTHOR_FIELDS),
+        "published": _first(record, DATE_FIELDS),
+        "url": _first(record, URL_FIELDS),
+    }
+    return _make_article(doc_id, text.replace("\r\n", "\n").strip(), meta, origin)
+
+
+def _first(record: dict[str, Any], names: tuple[str, ...]) -> str:
+    for name in names:
+        value = record.get(name)
+        if value is None or value == "" or value == []:
+            continue
+        if isinstance(value, list):
+            return ", ".join(str(item).strip() for item in value if str(item).strip())
+        return str(value).strip()
+    return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _canonical_key(key: str) -> str:
+    key = key.lower()
+    return {"outlet": "source", "authors": "author", "date": "published"}.get(key, key)
+
+
+def _article_meta(article: Article) -> dict[str, str]:
+    return {
+        "title": article.title,
+        "source": article.source,
+        "author": article.author,
+        "published": article.published,
+        "url": article.url,
+    }
+
+
+def _make_article(doc_id: str, body: str, meta: dict[str, str], origin: str) -> Article:
+    return Article(
+        doc_id=doc_id,
+        text=body,
+        title=meta.get("title") or derive_title(body),
+        source=meta.get("source", ""),
+        author=meta.get("author", ""),
+        published=normalise_date(meta.get("published", "")),
+        url=meta.get("url", ""),
+        origin=origin,
+    )
+
+
+def derive_title(body: str, limit: int = 90) -> str:
+    """No title given: the first sentence, cut at a word boundary."""
+    first = re.split(r"(?<=[.!?])\s", body.strip(), maxsplit=1)[0] if body.strip() else ""
+    first = " ".join(first.split())
+    if len(first) <= limit:
+        return first.rstrip(".")
+    return first[:limit].rsplit(" ", 1)[0] + "…"
+
+
+DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y", "%B %d, %Y", "%b %d, %Y", "%d %B %Y")
+
+
+def normalise_date(value: str) -> str:
+    """ISO `YYYY-MM-DD` from the common forms; unparseable dates are dropped, not guessed."""
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date().isoformat()
+    except ValueError:
+        pass
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(value[:30], fmt).date().isoformat()
+        except ValueError:
+            continue
+    match = re.match(r"(\d{4})[-/](\d{2})[-/](\d{2})", value)
+    if match:
+        try:
+            return date(int(match[1]), int(match[2]), int(match[3])).isoformat()
+        except ValueError:
+            return ""
+    return ""

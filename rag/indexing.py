@@ -1,0 +1,187 @@
+"""Stage 3c: incremental indexing: load -> chunk -> embed what is new -> store; drop what is gone.
+
+Idempotent: an article whose stored chunks are all of its current version is skipped without
+embedding; an edited article's chunks are replaced; a removed file's chunks are deleted.
+New chunks are written before stale ones are deleted, batch by batch, so a run killed half-way
+loses nothing and the next run completes it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chromadb.api.models.Collection import Collection
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.schema import MetadataMode, TextNode
+from tqdm import tqdm
+
+from rag.articles import Article, LoadProblem, load_corpus
+from rag.chunking import Chunker
+from rag.store import StoredArticle, delete_chunks, stored_articles, vector_store
+
+EMBED_WRITE_BATCH = 256  # chunks embedded and written together; what a kill can cost at most
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks_embedded: int = 0
+    chunks_deleted: int = 0
+    chunks_total: int = 0
+    seconds: float = 0.0
+    problems: list[LoadProblem] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.problems)
+
+    def summary(self) -> str:
+        return (
+            f"articles: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.removed} removed; chunks: {self.chunks_embedded} embedded, "
+            f"{self.chunks_deleted} deleted, {self.chunks_total} in the collection "
+            f"({self.seconds:.1f} s)"
+        )
+
+
+@dataclass
+class Plan:
+    to_embed: list[Article] = field(default_factory=list)
+    stale_chunks: list[str] = field(default_factory=list)
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+
+def plan_changes(
+    articles: Sequence[Article], stored: dict[str, StoredArticle], roots: Sequence[Path]
+) -> Plan:
+    """Which articles to (re-)embed and which stored chunks to drop."""
+    plan = Plan()
+    loaded_ids = {article.doc_id for article in articles}
+    loaded_origins = {article.origin for article in articles}
+    for article in articles:
+        entry = stored.get(article.doc_id)
+        if entry is None:
+            plan.added += 1
+            plan.to_embed.append(article)
+        elif entry.is_current(article.content_hash):
+            plan.unchanged += 1
+        else:
+            plan.updated += 1
+            plan.to_embed.append(article)
+            plan.stale_chunks.extend(entry.chunk_ids)
+    for doc_id, entry in stored.items():
+        if doc_id in loaded_ids or not _is_under(entry.origin, roots):
+            continue
+        # Gone only when its file is gone, or its file loaded and no longer holds it: a file
+        # that failed to load this time keeps its articles (nothing is lost on a bad read).
+        if not Path(entry.origin).exists() or entry.origin in loaded_origins:
+            plan.removed += 1
+            plan.stale_chunks.extend(entry.chunk_ids)
+    return plan
+
+
+def _is_under(origin: str, roots: Sequence[Path]) -> bool:
+    path = Path(origin)
+    return any(path == root or root in path.parents for root in roots)
+
+
+def index_paths(
+    paths: Sequence[Path],
+    collection: Collection,
+    embed_model: Callable[[], BaseEmbedding],
+    chunker: Chunker,
+    *,
+    lock_dir: Path | None = None,
+    show_progress: bool = True,
+) -> IndexReport:
+    started = time.perf_counter()
+    loaded = load_corpus(paths)
+    report = IndexReport(problems=list(loaded.problems))
+    with index_lock(lock_dir):
+        stored = stored_articles(collection)
+        plan = plan_changes(loaded.articles, stored, loaded.roots)
+        report.added, report.updated = plan.added, plan.updated
+        report.unchanged, report.removed = plan.unchanged, plan.removed
+        new_nodes = [node for article in plan.to_embed for node in chunker.split(article)]
+        existing = {chunk_id for entry in stored.values() for chunk_id in entry.chunk_ids}
+        fresh = [node for node in new_nodes if node.id_ not in existing]
+        report.chunks_embedded = embed_and_store(
+            fresh, len(plan.to_embed), collection, embed_model, show_progress
+        )
+        keep = {node.id_ for node in new_nodes}
+        stale = [chunk_id for chunk_id in plan.stale_chunks if chunk_id not in keep]
+        delete_chunks(collection, stale)
+        report.chunks_deleted = len(stale)
+        report.chunks_total = collection.count()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def embed_and_store(
+    nodes: list[TextNode],
+    article_count: int,
+    collection: Collection,
+    embed_model: Callable[[], BaseEmbedding],
+    show_progress: bool,
+) -> int:
+    if not nodes:
+        return 0  # nothing new: the embedding model is never even loaded
+    model = embed_model()
+    store = vector_store(collection)
+    started = time.perf_counter()
+    articles_done: set[str] = set()
+    with tqdm(
+        total=len(nodes),
+        unit="chunk",
+        desc="Embedding",
+        disable=not show_progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    ) as bar:
+        for start in range(0, len(nodes), EMBED_WRITE_BATCH):
+            batch = nodes[start : start + EMBED_WRITE_BATCH]
+            texts = [node.get_content(MetadataMode.EMBED) for node in batch]
+            for node, vector in zip(batch, model.get_text_embedding_batch(texts), strict=True):
+                node.embedding = vector
+            store.add(batch)  # type: ignore[arg-type]
+            articles_done.update(str(node.metadata["doc_id"]) for node in batch)
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix(
+                articles=f"{len(articles_done)}/{article_count}",
+                art_per_s=f"{len(articles_done) / elapsed:.1f}",
+            )
+            bar.update(len(batch))
+    return len(nodes)
+
+
+@contextmanager
+def index_lock(lock_dir: Path | None) -> Iterator[None]:
+    """Serialise `rag index` runs on one local index (a second run waits, it does not interleave)."""
+    if lock_dir is None:
+        yield
+        return
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_dir / ".rag-index.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("Another `rag index` is running on this index; waiting for it…", file=sys.stderr)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

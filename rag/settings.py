@@ -1,0 +1,71 @@
+"""All settings in one typed place: env vars `RAG_*`, a `.env` file, then these defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+LlmChoice = Literal["auto", "local", "openai", "extractive"]
+EmbeddingChoice = Literal["local", "openai"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- corpus and store ---------------------------------------------------------------
+    seeds_dir: Path = PROJECT_ROOT / "seeds"
+    index_dir: Path = PROJECT_ROOT / "index"
+    collection: str = "seeds"
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+
+    # --- chunking: all-MiniLM-L6-v2 reads 256 word pieces, so chunks (plus the title line
+    # that is embedded with them) must stay below that or their tail is never embedded. ----
+    chunk_size: int = Field(200, ge=32, description="chunk size in embedding-model tokens")
+    chunk_overlap: int = Field(30, ge=0)
+
+    # --- embeddings ---------------------------------------------------------------------
+    embedding: EmbeddingChoice = "local"
+    embed_batch_size: int = 32
+    openai_embedding_model: str = "text-embedding-3-small"
+
+    # --- retrieval ----------------------------------------------------------------------
+    top_k: int = Field(5, ge=1, le=50)
+    # Below this best passage score the corpus is taken not to hold the answer.
+    # Scores are llama-index's exp(-cosine distance); calibrated on the seed and benchmark
+    # questions (see docs/benchmarks.md).
+    refusal_threshold: float = 0.45
+    # The model reads the best sentences of the retrieved passages, not whole chunks.
+    evidence_sentences: int = Field(8, ge=1, le=40)
+
+    # --- generation ---------------------------------------------------------------------
+    llm: LlmChoice = "auto"
+    llm_base_url: str | None = None
+    llm_model: str = "local-model"
+    llm_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
+    openai_model: str = "gpt-4o-mini"
+    llm_timeout: float = Field(120.0, gt=0, description="seconds for one answer")
+    max_answer_tokens: int = 160
+    temperature: float = 0.0
+
+    # --- the bundled local model (xllamacpp) ---------------------------------------------
+    local_model: Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"] = "qwen2.5-coder-1.5b"
+    model_cache_dir: Path = Path.home() / ".cache" / "rag-news" / "models"
+    local_ctx: int = 4096
+    local_threads: int = 2
+
+    prompts_dir: Path = PROJECT_ROOT / "prompts"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (e.g. from CLI flags) on top."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**clean)  # type: ignore[arg-type]

@@ -1,0 +1,133 @@
+"""Stage 3b: the Chroma store, embedded under `index/` or a `chroma run` server when configured.
+
+Chroma is the single source of truth for what is indexed: every chunk carries its article's
+content hash and chunk count, so incremental indexing needs no second bookkeeping file that
+could drift out of step with it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import chromadb
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+from chromadb.config import Settings as ChromaSettings
+from llama_index.vector_stores.chroma import ChromaVectorStore
+
+from rag.errors import StoreError, UsageError
+from rag.settings import Settings
+
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
+PAGE = 5000
+
+
+def connect(settings: Settings) -> ClientAPI:
+    """An embedded PersistentClient under index_dir, or an HttpClient when RAG_CHROMA_HOST is set."""
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        try:
+            client = chromadb.HttpClient(
+                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+            )
+            client.heartbeat()
+        except Exception as err:  # chromadb raises bare exceptions for connection failures
+            raise StoreError(
+                f"Cannot reach the Chroma server at {settings.chroma_host}:{settings.chroma_port} "
+                f"({type(err).__name__}). Start it (`chroma run --path DIR --port "
+                f"{settings.chroma_port}`) or unset RAG_CHROMA_HOST to use the local index."
+            ) from err
+        return client
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
+
+
+def check_collection_name(name: str) -> str:
+    if not COLLECTION_NAME.match(name):
+        raise UsageError(
+            f"Invalid collection name {name!r}: use 3-63 letters, digits, '.', '_' or '-', "
+            "starting and ending with a letter or digit."
+        )
+    return name
+
+
+def open_collection(client: ClientAPI, name: str, *, create: bool = True) -> Collection:
+    """The collection, created with cosine distance and *no* embedding function.
+
+    Chroma's default embedding function would download a model; we always pass vectors.
+    """
+    check_collection_name(name)
+    if not create:
+        try:
+            return client.get_collection(name, embedding_function=None)  # type: ignore[arg-type]
+        except Exception as err:
+            raise UsageError(
+                f"No collection named {name!r}. Index one first: rag index PATH --collection {name}"
+            ) from err
+    return client.get_or_create_collection(
+        name,
+        embedding_function=None,  # type: ignore[arg-type]
+        configuration={"hnsw": {"space": "cosine"}},
+    )
+
+
+def list_collections(client: ClientAPI) -> list[str]:
+    return sorted(collection.name for collection in client.list_collections())
+
+
+def vector_store(collection: Collection) -> ChromaVectorStore:
+    return ChromaVectorStore(chroma_collection=collection)
+
+
+@dataclass
+class StoredArticle:
+    """What the store holds of one article: enough to tell whether it is complete and current."""
+
+    origin: str
+    hashes: Counter[str] = field(default_factory=Counter)
+    expected_chunks: int = 0
+    chunk_ids: list[str] = field(default_factory=list)
+
+    def is_current(self, content_hash: str) -> bool:
+        # Complete only when every chunk is of this version and none is missing (a run killed
+        # half-way leaves a mix, which the next run repairs).
+        return self.hashes == Counter({content_hash: self.expected_chunks})
+
+
+def stored_articles(collection: Collection) -> dict[str, StoredArticle]:
+    """doc_id -> what is stored for it, read page by page from the metadata."""
+    articles: dict[str, StoredArticle] = {}
+    offset = 0
+    while True:
+        page = collection.get(include=["metadatas"], limit=PAGE, offset=offset)  # type: ignore[list-item]
+        ids = page["ids"]
+        for chunk_id, meta in zip(ids, page["metadatas"] or [], strict=False):
+            doc_id = str(meta.get("doc_id", ""))
+            entry = articles.setdefault(doc_id, StoredArticle(origin=str(meta.get("origin", ""))))
+            entry.hashes[str(meta.get("doc_hash", ""))] += 1
+            entry.expected_chunks = int(meta.get("n_chunks", 0) or 0)  # type: ignore[arg-type]
+            entry.chunk_ids.append(chunk_id)
+        if len(ids) < PAGE:
+            return articles
+        offset += PAGE
+
+
+def delete_chunks(collection: Collection, chunk_ids: Iterable[str]) -> None:
+    ids = list(chunk_ids)
+    for start in range(0, len(ids), PAGE):
+        collection.delete(ids=ids[start : start + PAGE])
+
+
+@dataclass(frozen=True)
+class CollectionStats:
+    name: str
+    articles: int
+    chunks: int
+
+
+def collection_stats(collection: Collection) -> CollectionStats:
+    stored = stored_articles(collection)
+    return CollectionStats(collection.name, len(stored), collection.count())

@@ -1,0 +1,94 @@
+"""Answers: [n] markers numbered by first use, verbatim quotes, refusals with no citation."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer import CitationLedger, Done, Retrieved, Sentence, check_question, with_marker
+from rag.articles import load_corpus
+from rag.citations import best_support, content_terms, passage_sentences, sentence_bounds
+from rag.errors import UsageError
+from rag.retrieve import Passage
+from rag.service import RagService
+
+from .conftest import GANJA_QUESTION, SEEDS, WORLD_CUP_QUESTION
+
+
+def passage(text: str, start: int = 0, doc_id: str = "d") -> Passage:
+    return Passage(doc_id, "T", "S", "A", "2022-01-01", "u", text, start, start + len(text), 0.9)
+
+
+def test_number_words_and_stems_match() -> None:
+    assert content_terms("Ten civilians were killed") == ["10", "civilian", "kill"]
+    assert content_terms("killing 1,200 people") == ["kill", "1200", "peopl"]
+
+
+def test_sentence_bounds_keep_offsets() -> None:
+    text = 'He said "no." Then he left.\nA new line! And 3.5 percent.'
+    pieces = [text[s:e] for s, e in sentence_bounds(text)]
+    assert pieces == ['He said "no."', "Then he left.", "A new line!", "And 3.5 percent."]
+
+
+def test_support_requires_the_numbers_to_be_in_the_quote() -> None:
+    spans = passage_sentences(
+        [
+            passage(
+                "Ganja was hit on October 11, killing ten civilians. Four people were injured on October 4."
+            )
+        ]
+    )
+    good = best_support("Ten civilians were killed in Ganja on October 11.", spans, set())
+    assert good is not None and "killing ten civilians" in good.span.text
+    assert best_support("4 civilians were killed in Ganja on October 11.", spans, set()) is None
+    assert best_support("The weather was sunny in Madrid.", spans, set()) is None
+
+
+def test_ledger_numbers_by_first_use_and_reuses_numbers() -> None:
+    text_a, text_b = "Alpha rose sharply. Beta fell.", "Gamma stayed flat."
+    passages = [passage(text_a, 100, "a"), passage(text_b, 0, "b")]
+    spans = passage_sentences(passages)
+    ledger = CitationLedger(passages)
+    gamma, alpha, beta = spans[2], spans[0], spans[1]
+    assert [ledger.cite(gamma), ledger.cite(alpha), ledger.cite(gamma), ledger.cite(beta)] == [1, 2, 1, 3]
+    assert [c.n for c in ledger.citations] == [1, 2, 3]
+    first = ledger.citations[1]
+    assert (first.quote, first.start, first.end) == ("Alpha rose sharply.", 100, 119)
+
+
+def test_marker_goes_before_closing_punctuation() -> None:
+    assert with_marker("Ten were killed.", 1) == "Ten were killed [1]."
+    assert with_marker('He said "yes."', 2) == 'He said "yes [2]."'
+    assert with_marker("No full stop", 3) == "No full stop [3]"
+    assert with_marker("Model cited [4] itself.", 1) == "Model cited itself [1]."
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "?!...", "x" * 2001])
+def test_bad_questions_get_a_clear_error(bad: str) -> None:
+    with pytest.raises(UsageError):
+        check_question(bad)
+
+
+def test_extractive_answer_quotes_the_seed_verbatim(seeded_service: RagService) -> None:
+    (article,) = load_corpus([SEEDS]).articles
+    events = list(seeded_service.answerer(backend="extractive").stream(GANJA_QUESTION))
+    assert isinstance(events[0], Retrieved) and events[0].passages
+    assert any(isinstance(event, Sentence) for event in events)
+    answer = events[-1].answer if isinstance(events[-1], Done) else None
+    assert answer is not None and not answer.refused
+    assert "[1]" in answer.answer
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    for citation in answer.citations:
+        assert article.text[citation.start : citation.end] == citation.quote
+        assert f"[{citation.n}]" in answer.answer
+    assert "killing ten civilians" in answer.citations[0].quote
+    payload = answer.to_json()
+    assert set(payload) >= {"question", "answer", "refused", "citations", "llm", "timings"}
+    timings = payload["timings"]
+    assert isinstance(timings, dict)
+    assert set(timings) == {"retrieve_ms", "first_token_ms", "total_ms"}
+
+
+def test_unanswerable_question_is_refused_without_citations(seeded_service: RagService) -> None:
+    answer = seeded_service.answerer(backend="extractive").ask(WORLD_CUP_QUESTION)
+    assert answer.refused and answer.citations == []
+    assert "do not answer" in answer.answer
