@@ -207,7 +207,8 @@ class Answerer:
         timings["retrieve_ms"] = _ms_since(started)
         yield Retrieved(passages, search_query)
         result = Answer(question, "", True, [], passages, self.info, timings, search_query)
-        if not passages or passages[0].score < self.refusal_threshold:
+        # Fused scores rank; the vector similarity says whether anything is about the question.
+        if not passages or max(p.similarity for p in passages) < self.refusal_threshold:
             yield from self._finish(result, [], None, started)
             return
         ledger = CitationLedger(passages)

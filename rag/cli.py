@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from rag.answer import Answer, Done, Retrieved, Sentence
 from rag.errors import RagError, UsageError
@@ -100,7 +101,7 @@ def index(
     missing = [str(path) for path in targets if not path.exists()]
     if len(missing) == len(targets):
         raise UsageError(f"No such file or folder: {', '.join(missing)}")
-    report = service.index(targets, show_progress=not quiet and sys.stderr.isatty())
+    report = service.index(targets, show_progress=not quiet)
     for problem in report.problems:
         typer.echo(f"warning: {problem}", err=True)
     typer.echo(f"{service.settings.collection}: {report.summary()}")
@@ -171,6 +172,22 @@ def ask(
         raise typer.Exit(4)
 
 
+@app.command()
+@friendly_errors
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 7860,
+    collection: CollectionOpt = None,
+    llm: Annotated[LlmOption | None, typer.Option("--llm", help="Generator [default: auto]")] = None,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+) -> None:
+    """Start the web chat (indexes seeds/ first when the collection is empty)."""
+    from rag.web import serve as serve_web  # gradio is slow to import: only for this command
+
+    settings = load_settings(collection=collection, llm=llm.value if llm else None)
+    serve_web(RagService(settings), host=host, port=port, open_browser=open_browser)
+
+
 def print_answer_tail(answer: Answer, printed: bool) -> None:
     if printed:
         typer.echo("")
@@ -195,9 +212,195 @@ def print_answer_tail(answer: Answer, printed: bool) -> None:
     typer.echo(f"\n({answer.llm.label()}; {answer.timings.get('total_ms', 0) / 1000:.1f} s)", err=True)
 
 
+class BriefFormat(StrEnum):
+    md = "md"
+    html = "html"
+    docx = "docx"
+
+
+@app.command()
+@friendly_errors
+def brief(
+    questions: Annotated[
+        list[str],
+        typer.Argument(
+            help="Questions, or files of them: .txt one a line; .jsonl/.json/.csv/.yaml with a "
+            "'question' field; - reads lines from standard input. One briefing, a section each.",
+            show_default=False,
+        ),
+    ],
+    fmt: Annotated[
+        BriefFormat | None,
+        typer.Option("--format", "-f", help="md, html or docx (default: --out's suffix, else md)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write here (default: standard output; docx needs a file)."),
+    ] = None,
+    title: Annotated[
+        str | None, typer.Option("--title", help="The header's title (default: News briefing).")
+    ] = None,
+    k: KOpt = None,
+    llm: Annotated[LlmOption | None, typer.Option("--llm", help="Generator [default: auto]")] = None,
+    collection: CollectionOpt = None,
+    source: SourceOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+) -> None:
+    """Answer questions into a briefing (md, html, docx): answers with verbatim, attributed quotes."""
+    from rag.briefing import build_briefing, format_for, questions_from_args, render_text, write_briefing
+
+    chosen = format_for(out, fmt.value if fmt else None)
+    if chosen == "docx" and out is None:
+        raise UsageError("--format docx writes a file: add --out briefing.docx")
+    if out is not None and not out.parent.is_dir():
+        raise UsageError(f"cannot write {out}: there is no folder {out.parent}")
+    loaded = questions_from_args(questions)
+    for problem in loaded.problems:
+        typer.echo(f"warning: {problem}", err=True)
+    if not loaded.questions:
+        raise UsageError("No questions to brief (see the warnings above).")
+    settings = load_settings(collection=collection, llm=llm.value if llm else None)
+    filters = make_filters(source, since, until)
+    answerer = RagService(settings).answerer()
+    answers: list[Answer] = []
+    for number, question in enumerate(loaded.questions, start=1):
+        answer = answerer.ask(question, k=k or settings.top_k, filters=filters)
+        answers.append(answer)
+        status = "error" if answer.error else "refused" if answer.refused else "answered"
+        seconds = answer.timings.get("total_ms", 0) / 1000
+        typer.echo(f"[{number}/{len(loaded.questions)}] {status} ({seconds:.1f} s): {question}", err=True)
+    if not any(answer.passages for answer in answers):
+        typer.echo("The collection is empty: run `rag index` first.", err=True)
+    briefing = build_briefing(
+        answers, collection=settings.collection, title=title, model=answerer.info.label()
+    )
+    if out is None:
+        typer.echo(render_text(briefing, chosen), nl=False)
+    else:
+        write_briefing(briefing, chosen, out)
+        typer.echo(f"wrote {out} ({chosen}, {len(answers)} question(s))", err=True)
+    failed = [answer for answer in answers if answer.error]
+    if failed:
+        typer.echo(f"error: {len(failed)} question(s) could not be answered: {failed[0].error}", err=True)
+        raise typer.Exit(4)
+    if loaded.problems:
+        typer.echo(f"partial: {len(loaded.problems)} problem(s) above; the rest is briefed.", err=True)
+        raise typer.Exit(EXIT_PARTIAL)
+
+
 def describe(passage: Passage) -> str:
     parts = [passage.title or passage.doc_id, passage.source, passage.published]
     return " · ".join(part for part in parts if part)
+
+
+class EvalGroup(TyperGroup):
+    """`rag eval FILE ...` runs an evaluation (the `run` command); `rag eval compare A B` compares."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # Any: typer's own click Context
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+eval_app = typer.Typer(
+    cls=EvalGroup,
+    no_args_is_help=True,
+    help="Scripted evaluation: `rag eval QUESTIONS_FILE` (options: rag eval run --help), "
+    "`rag eval compare RUN_A RUN_B`.",
+)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("run")
+@friendly_errors
+def eval_run(
+    questions_file: Annotated[
+        Path, typer.Argument(help="Questions: .jsonl, .json (a list), .csv or .yaml", show_default=False)
+    ],
+    collection: CollectionOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run folder (default: runs/TIMESTAMP/).")
+    ] = None,
+    k: Annotated[
+        int | None, typer.Option("--k", min=1, max=50, help="Passages the answer is made from (default: 5).")
+    ] = None,
+    llm: Annotated[LlmOption | None, typer.Option("--llm", help="Generator (default: auto).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N questions.")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start over instead of resuming.")] = False,
+    judge: Annotated[
+        bool, typer.Option("--judge", help="Also let the LLM judge answers that strict matching misses.")
+    ] = False,
+    retrieval_only: Annotated[
+        bool, typer.Option("--retrieval-only", help="Retrieve only: retrieval metrics, no answers (fast).")
+    ] = False,
+    no_dates: Annotated[
+        bool, typer.Option("--no-dates", help="Ignore question dates (normally: no later news).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a question set; score retrieval, answers, refusals, citations; write the reports."""
+    from rag.evaluate import EvalOptions, run_eval
+    from rag.report import format_summary
+
+    settings = load_settings(collection=collection, llm=llm.value if llm else None)
+    options = EvalOptions(
+        questions_file=questions_file,
+        out=out,
+        k=k,
+        limit=limit,
+        fresh=fresh,
+        judge=judge,
+        retrieval_only=retrieval_only,
+        use_dates=not no_dates,
+        progress=not quiet,
+    )
+    outcome = run_eval(settings, options, log=lambda text: typer.echo(text, err=True))
+    typer.echo(format_summary(outcome.report))
+    typer.echo(f"\n{outcome.report['count']} questions; reports in {outcome.out}/ (report.html, report.md)")
+    errors = outcome.report["metrics"].get("errors", 0)
+    if errors or outcome.problems:
+        typer.echo(
+            f"partial: {errors} question(s) failed (see results.jsonl), "
+            f"{len(outcome.problems)} input line(s) skipped.",
+            err=True,
+        )
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@eval_app.command("compare")
+@friendly_errors
+def eval_compare(
+    run_a: Annotated[Path, typer.Argument(help="The earlier run folder.", show_default=False)],
+    run_b: Annotated[Path, typer.Argument(help="The later run folder.", show_default=False)],
+) -> None:
+    """Metric deltas (B - A) and the questions that flipped between two runs."""
+    from rag.evaluate import compare_runs
+    from rag.report import format_comparison
+
+    typer.echo(format_comparison(compare_runs(run_a, run_b)))
+
+
+bench_app = typer.Typer(help="Benchmarks that print figures measured in one run.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("retrieval")
+@friendly_errors
+def bench_retrieval_command(
+    questions_file: Annotated[Path, typer.Argument(help="Questions with gold_doc_ids (JSONL, …).")],
+    collection: CollectionOpt = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N.")] = None,
+) -> None:
+    """hit@k, MRR@10, answer-in-top-5 and latency: BM25, vector, hybrid and shipped, side by side."""
+    from rag.bench import HEADER, bench_retrieval, markdown_table
+
+    if not questions_file.exists():
+        raise UsageError(f"No such questions file: {questions_file}")
+    service = RagService(load_settings(collection=collection))
+    rows, count = bench_retrieval(questions_file, service.retriever(), limit)
+    typer.echo(f"{count} questions, collection {service.settings.collection!r}, top 10 per question\n")
+    typer.echo(markdown_table(HEADER, rows))
 
 
 def main() -> None:

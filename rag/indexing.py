@@ -115,7 +115,15 @@ def index_paths(
         plan = plan_changes(loaded.articles, stored, loaded.roots)
         report.added, report.updated = plan.added, plan.updated
         report.unchanged, report.removed = plan.unchanged, plan.removed
-        new_nodes = [node for article in plan.to_embed for node in chunker.split(article)]
+        articles = tqdm(
+            plan.to_embed,
+            desc="Chunking",
+            unit="article",
+            disable=not show_progress or len(plan.to_embed) < 50,
+            file=sys.stderr,
+            mininterval=0.5 if sys.stderr.isatty() else 10.0,
+        )
+        new_nodes = [node for article in articles for node in chunker.split(article)]
         existing = {chunk_id for entry in stored.values() for chunk_id in entry.chunk_ids}
         fresh = [node for node in new_nodes if node.id_ not in existing]
         report.chunks_embedded = embed_and_store(
@@ -150,6 +158,8 @@ def embed_and_store(
         disable=not show_progress,
         file=sys.stderr,
         dynamic_ncols=True,
+        # Piped to a log, a line every 10 s rather than a redraw per batch.
+        mininterval=0.5 if sys.stderr.isatty() else 10.0,
     ) as bar:
         for start in range(0, len(nodes), EMBED_WRITE_BATCH):
             batch = nodes[start : start + EMBED_WRITE_BATCH]

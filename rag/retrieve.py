@@ -1,21 +1,31 @@
-"""Stage 4: retrieve the passages that answer a question (vector search over Chroma)."""
+"""Stage 4: retrieve the passages that answer a question.
+
+Hybrid by default: Chroma vector search and BM25 each bring candidates, fused by weighted
+reciprocal rank; then a date prior (questions asked "this week" favour that week's articles),
+and diversification (at most a few passages per article, wire copies of one story once).
+Metadata filters go into both searches, never applied after the top-k is cut.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, timedelta
+from typing import Literal
 
 from chromadb.api.models.Collection import Collection
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import MetadataMode, NodeWithScore
-from llama_index.core.vector_stores import (
-    FilterOperator,
-    MetadataFilter,
-    MetadataFilters,
-)
+from llama_index.core.vector_stores import FilterOperator, MetadataFilter, MetadataFilters
 
 from rag.chunking import day_number
+from rag.lexical import LexicalIndex
 from rag.store import vector_store
+
+RetrievalMode = Literal["hybrid", "vector", "bm25"]
+RRF_K = 60.0
 
 
 @dataclass(frozen=True)
@@ -33,11 +43,13 @@ class Passage:
     end: int
     score: float
     chunk_id: str = ""
+    similarity: float = 0.0  # the vector side's score (0 when only BM25 found it)
 
     def public(self) -> dict[str, object]:
         """The fields `rag search --json` prints."""
         data = asdict(self)
         data.pop("chunk_id")
+        data.pop("similarity")
         return data
 
 
@@ -46,33 +58,178 @@ class Filters:
     sources: tuple[str, ...] = ()
     since: str | None = None  # ISO date, inclusive
     until: str | None = None
+    # The date the question was asked: "this week" resolves against it, later news is excluded.
+    as_of: str | None = None
+
+    def hard_bounds(self) -> tuple[int | None, int | None]:
+        until = [day_number(d) for d in (self.until, self.as_of) if d]
+        return (day_number(self.since) if self.since else None, min(until) if until else None)
 
     def to_llama(self) -> MetadataFilters | None:
         """Translated by llama-index into a Chroma `where`: applied in the store's query."""
         filters: list[MetadataFilter | MetadataFilters] = []
         if self.sources:
             filters.append(MetadataFilter(key="source", value=list(self.sources), operator=FilterOperator.IN))
-        if self.since:
-            filters.append(
-                MetadataFilter(key="published_day", value=day_number(self.since), operator=FilterOperator.GTE)
-            )
-        if self.until:
-            filters.append(
-                MetadataFilter(key="published_day", value=day_number(self.until), operator=FilterOperator.LTE)
-            )
+        since, until = self.hard_bounds()
+        if since is not None:
+            filters.append(MetadataFilter(key="published_day", value=since, operator=FilterOperator.GTE))
+        if until is not None:
+            filters.append(MetadataFilter(key="published_day", value=until, operator=FilterOperator.LTE))
         return MetadataFilters(filters=filters) if filters else None
 
 
+@dataclass(frozen=True)
+class RetrievalConfig:
+    mode: RetrievalMode = "hybrid"
+    candidates: int = 40  # from each side, before fusion
+    vector_weight: float = 1.0
+    bm25_weight: float = 1.0
+    per_article: int = 2  # passages of one article in the top-k
+    date_boost: float = 0.5  # fused score x (1 + boost) inside the question's date window
+    duplicate_overlap: float = 0.6  # share of word 5-grams in common above which two passages are one story
+
+
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+def date_window(question: str, as_of: str | None) -> tuple[date, date] | None:
+    """The days a question's relative date means, counted back from the day it was asked."""
+    if not as_of:
+        return None
+    try:
+        asked = date.fromisoformat(as_of)
+    except ValueError:
+        return None
+    text = question.lower()
+    if "yesterday" in text:
+        return asked - timedelta(days=1), asked - timedelta(days=1)
+    if "today" in text or "tonight" in text:
+        return asked - timedelta(days=1), asked
+    if "last week" in text:
+        return asked - timedelta(days=14), asked - timedelta(days=6)
+    for index, name in enumerate(WEEKDAYS):
+        if re.search(rf"\b(last|on|this past) {name}\b", text):
+            back = (asked.weekday() - index) % 7 or 7
+            day = asked - timedelta(days=back)
+            return day - timedelta(days=1), day + timedelta(days=1)
+    if "this month" in text or "last month" in text:
+        return asked - timedelta(days=35), asked
+    if "this year" in text:
+        return asked - timedelta(days=365), asked
+    # "this week", "recently", or nothing said: a news question is about the days before it.
+    return asked - timedelta(days=8), asked
+
+
 class Retriever:
-    def __init__(self, collection: Collection, embed_model: BaseEmbedding) -> None:
+    def __init__(
+        self,
+        collection: Collection,
+        embed_model: BaseEmbedding,
+        lexical: Callable[[], LexicalIndex | None] | None = None,
+        config: RetrievalConfig | None = None,
+    ) -> None:
         self._index = VectorStoreIndex.from_vector_store(vector_store(collection), embed_model=embed_model)
+        self._lexical = lexical
         self.collection = collection
+        self.config = config or RetrievalConfig()
+
+    def with_config(self, config: RetrievalConfig) -> Retriever:
+        """The same index and BM25 side, searched another way (for benchmarks and tests)."""
+        clone = Retriever.__new__(Retriever)
+        clone.__dict__.update(self.__dict__)
+        clone.config = config
+        return clone
+
+    def with_mode(self, mode: RetrievalMode) -> Retriever:
+        return self.with_config(replace(self.config, mode=mode))
 
     def retrieve(self, question: str, k: int, filters: Filters | None = None) -> list[Passage]:
-        retriever = self._index.as_retriever(
-            similarity_top_k=k, filters=filters.to_llama() if filters else None
-        )
-        return [to_passage(hit) for hit in retriever.retrieve(question)]
+        filters = filters or Filters()
+        config = self.config
+        lexical = self._lexical() if self._lexical and config.mode != "vector" else None
+        pool = max(config.candidates, 3 * k)
+        ranked_lists: list[tuple[float, list[Passage]]] = []
+        if config.mode != "bm25" or lexical is None:
+            ranked_lists.append((config.vector_weight, self._vector(question, pool, filters)))
+        if lexical is not None:
+            ranked_lists.append((config.bm25_weight, self._bm25(lexical, question, pool, filters)))
+        fused = fuse(ranked_lists)
+        window = date_window(question, filters.as_of)
+        if window:
+            fused = boost_window(fused, window, config.date_boost)
+        return diversify(fused, k, config.per_article, config.duplicate_overlap)
+
+    def _vector(self, question: str, k: int, filters: Filters) -> list[Passage]:
+        retriever = self._index.as_retriever(similarity_top_k=k, filters=filters.to_llama())
+        passages = [to_passage(hit) for hit in retriever.retrieve(question)]
+        return [replace(p, similarity=p.score) for p in passages]
+
+    def _bm25(self, lexical: LexicalIndex, question: str, k: int, filters: Filters) -> list[Passage]:
+        since, until = filters.hard_bounds()
+        mask = lexical.mask(filters.sources, since, until)
+        return [to_passage(hit) for hit in lexical.search(question, k, mask)]
+
+
+def fuse(ranked_lists: list[tuple[float, list[Passage]]]) -> list[Passage]:
+    """Weighted reciprocal-rank fusion; a passage keeps its best vector similarity.
+
+    (llama-index's QueryFusionRetriever has RRF too, but without weights, and it wants an LLM.)
+    """
+    scores: dict[str, float] = {}
+    best: dict[str, Passage] = {}
+    for weight, passages in ranked_lists:
+        for rank, passage in enumerate(passages):
+            scores[passage.chunk_id] = scores.get(passage.chunk_id, 0.0) + weight / (RRF_K + rank + 1)
+            known = best.get(passage.chunk_id)
+            if known is None or passage.similarity > known.similarity:
+                best[passage.chunk_id] = passage
+    if len(ranked_lists) == 1:
+        return ranked_lists[0][1]
+    ordered = sorted(scores, key=lambda chunk_id: scores[chunk_id], reverse=True)
+    return [replace(best[chunk_id], score=round(scores[chunk_id], 6)) for chunk_id in ordered]
+
+
+def boost_window(passages: list[Passage], window: tuple[date, date], boost: float) -> list[Passage]:
+    first, last = window[0].toordinal(), window[1].toordinal()
+
+    def boosted(passage: Passage) -> Passage:
+        inside = first <= day_number(passage.published) <= last
+        return replace(passage, score=round(passage.score * (1 + boost), 6)) if inside else passage
+
+    return sorted((boosted(p) for p in passages), key=lambda p: p.score, reverse=True)
+
+
+@dataclass
+class _Seen:
+    per_article: dict[str, int] = field(default_factory=dict)
+    shingles: list[frozenset[str]] = field(default_factory=list)
+
+
+def diversify(passages: list[Passage], k: int, per_article: int, max_overlap: float) -> list[Passage]:
+    """Top k, with at most `per_article` passages of one article and no wire copies."""
+    seen = _Seen()
+    chosen: list[Passage] = []
+    for passage in passages:
+        if seen.per_article.get(passage.doc_id, 0) >= per_article:
+            continue
+        marks = shingles(passage.text)
+        if any(overlap(marks, other) >= max_overlap for other in seen.shingles):
+            continue  # the same story, already chosen from another outlet or chunk
+        chosen.append(passage)
+        seen.per_article[passage.doc_id] = seen.per_article.get(passage.doc_id, 0) + 1
+        seen.shingles.append(marks)
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+def shingles(text: str, size: int = 5) -> frozenset[str]:
+    words = re.findall(r"\w+", text.lower())
+    return frozenset(" ".join(words[i : i + size]) for i in range(max(1, len(words) - size + 1)))
+
+
+def overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / min(len(a), len(b)) if a and b else 0.0
 
 
 def to_passage(hit: NodeWithScore) -> Passage:

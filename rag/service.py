@@ -6,20 +6,22 @@ reused for the life of the service object: the web app builds one, each CLI call
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
+from rag import lexical
 from rag.answer import Answerer, Prompts
 from rag.chunking import Chunker
 from rag.embedding import make_embed_model, make_tokenizer
 from rag.indexing import IndexReport, index_paths
 from rag.llm import Generator, resolve_backend
-from rag.retrieve import Filters, Passage, Retriever
+from rag.retrieve import Filters, Passage, RetrievalConfig, Retriever
 from rag.settings import Settings
 from rag.store import CollectionStats, collection_stats, connect, list_collections, open_collection
 
@@ -28,6 +30,7 @@ class RagService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._generators: dict[str, Generator] = {}
+        self._retrievers: dict[str, Retriever] = {}
 
     @cached_property
     def client(self) -> ClientAPI:
@@ -58,6 +61,8 @@ class RagService:
         self, paths: Sequence[Path], collection: str | None = None, *, show_progress: bool = True
     ) -> IndexReport:
         lock_dir = None if self.settings.chroma_host else self.settings.index_dir
+        name = collection or self.settings.collection
+        self._retrievers.pop(name, None)  # its BM25 side is rebuilt on next use
         return index_paths(
             paths,
             self.collection(collection, create=True),
@@ -68,7 +73,26 @@ class RagService:
         )
 
     def retriever(self, collection: str | None = None) -> Retriever:
-        return Retriever(self.collection(collection), self.embed_model)
+        name = collection or self.settings.collection
+        if name not in self._retrievers:
+            chroma = self.collection(name)
+            folder = self.lexical_dir(name)
+            self._retrievers[name] = Retriever(
+                chroma,
+                self.embed_model,
+                lexical=cache_once(lambda: lexical.load_or_build(chroma, folder)),
+                config=RetrievalConfig(mode=self.settings.retrieval_mode),
+            )
+        return self._retrievers[name]
+
+    def lexical_dir(self, collection: str) -> Path:
+        """BM25 files live beside the embedded index; per server when the store is remote."""
+        where = (
+            "local"
+            if not self.settings.chroma_host
+            else f"{self.settings.chroma_host}_{self.settings.chroma_port}"
+        )
+        return self.settings.index_dir / "bm25" / where / collection
 
     def search(
         self,
@@ -98,3 +122,18 @@ class RagService:
             self.settings.refusal_threshold,
             self.settings.evidence_sentences,
         )
+
+
+T = TypeVar("T")
+
+
+def cache_once(build: Callable[[], T]) -> Callable[[], T]:
+    """Build on first call, then return the same object (the BM25 index loads in ~0.1-1 s)."""
+    box: list[T] = []
+
+    def get() -> T:
+        if not box:
+            box.append(build())
+        return box[0]
+
+    return get

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
 
     # --- retrieval ----------------------------------------------------------------------
     top_k: int = Field(5, ge=1, le=50)
+    retrieval_mode: Literal["hybrid", "vector", "bm25"] = "hybrid"
     # Below this best passage score the corpus is taken not to hold the answer.
     # Scores are llama-index's exp(-cosine distance); calibrated on the seed and benchmark
     # questions (see docs/benchmarks.md).

@@ -1,0 +1,12 @@
+"""The web chat: `python app.py [--host 127.0.0.1] [--port 7860] [--collection seeds] [--llm auto] [--open]`.
+
+The same as `rag serve`: indexes seeds/ first when the collection is empty, loads the models,
+then serves the page (bound to 127.0.0.1 unless --host says otherwise).
+"""
+
+import typer
+
+from rag.cli import serve
+
+if __name__ == "__main__":
+    typer.run(serve)

@@ -1,0 +1,124 @@
+"""Stage 4a: the BM25 side of retrieval (llama-index `BM25Retriever`), persisted beside the index.
+
+BM25 sees what the embedding model sees: title · outlet · date, then the chunk text. It is built
+from the chunks stored in Chroma, saved under `index/bm25/<collection>/`, and rebuilt only when
+the collection's chunk ids change (checked by a digest), so it never drifts from the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from chromadb.api.models.Collection import Collection
+from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.core.vector_stores.utils import metadata_dict_to_node
+from llama_index.retrievers.bm25 import BM25Retriever
+
+from rag.store import PAGE
+
+STATE_FILE = "rag_state.json"
+
+
+@dataclass
+class LexicalIndex:
+    retriever: BM25Retriever
+    digest: str
+    sources: np.ndarray  # per corpus row: outlet
+    days: np.ndarray  # per corpus row: published day number (0 = unknown)
+
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[NodeWithScore]:
+        if mask is not None and not mask.any():
+            return []
+        size = len(self.days)
+        # A retriever per query over the shared BM25 matrices: cheap, and safe across threads.
+        retriever = BM25Retriever(
+            existing_bm25=self.retriever.bm25,
+            similarity_top_k=min(k, size),
+            corpus_weight_mask=mask.astype(int).tolist() if mask is not None else None,
+        )
+        retriever.corpus = self.retriever.corpus  # rows of a freshly built index live here
+        hits = retriever.retrieve(QueryBundle(query))
+        return [hit for hit in hits if (hit.score or 0.0) > 0.0]
+
+    def mask(
+        self, sources: tuple[str, ...], since_day: int | None, until_day: int | None
+    ) -> np.ndarray | None:
+        """Rows that pass the filters; the same rules as the Chroma `where` of the vector side."""
+        if not sources and since_day is None and until_day is None:
+            return None
+        keep = np.ones(len(self.days), dtype=bool)
+        if sources:
+            keep &= np.isin(self.sources, list(sources))
+        if since_day is not None:
+            keep &= self.days >= since_day
+        if until_day is not None:
+            keep &= self.days <= until_day
+        return keep
+
+
+def chunk_digest(collection: Collection) -> str:
+    """A fingerprint of which chunks the collection holds (ids are content hashes)."""
+    ids: list[str] = []
+    offset = 0
+    while True:
+        page = collection.get(include=[], limit=PAGE, offset=offset)
+        ids.extend(page["ids"])
+        if len(page["ids"]) < PAGE:
+            break
+        offset += PAGE
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
+def load_or_build(collection: Collection, folder: Path) -> LexicalIndex | None:
+    """The persisted BM25 index when it matches the collection, else a fresh one (saved)."""
+    digest = chunk_digest(collection)
+    if digest == hashlib.sha256(b"").hexdigest():
+        return None  # empty collection
+    state_path = folder / STATE_FILE
+    if state_path.exists():
+        try:
+            if json.loads(state_path.read_text())["digest"] == digest:
+                return _from_retriever(
+                    BM25Retriever.from_persist_dir(str(folder), show_progress=False), digest
+                )
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable or stale: rebuild below
+    return build(collection, folder, digest)
+
+
+def build(collection: Collection, folder: Path, digest: str) -> LexicalIndex:
+    nodes = []
+    offset = 0
+    while True:
+        page = collection.get(include=["metadatas", "documents"], limit=PAGE, offset=offset)  # type: ignore[list-item]
+        for chunk_id, meta, text in zip(
+            page["ids"], page["metadatas"] or [], page["documents"] or [], strict=True
+        ):
+            node = metadata_dict_to_node(dict(meta), text=text)
+            node.id_ = chunk_id
+            nodes.append(node)
+        if len(page["ids"]) < PAGE:
+            break
+        offset += PAGE
+    retriever = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=10)
+    # Written to a temporary folder then swapped in: a reader never sees half an index.
+    temporary = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    retriever.persist(str(temporary))
+    (temporary / STATE_FILE).write_text(json.dumps({"digest": digest, "chunks": len(nodes)}))
+    shutil.rmtree(folder, ignore_errors=True)
+    temporary.rename(folder)
+    return _from_retriever(retriever, digest)
+
+
+def _from_retriever(retriever: BM25Retriever, digest: str) -> LexicalIndex:
+    corpus = retriever.corpus or []
+    sources = np.array([str(row.get("source", "")) for row in corpus], dtype=object)
+    days = np.array([int(row.get("published_day", 0) or 0) for row in corpus], dtype=np.int64)
+    return LexicalIndex(retriever, digest, sources, days)

@@ -1,0 +1,706 @@
+"""The web chat: a Gradio page that streams cited answers and shows the quoted sources.
+
+`build_app(service)` makes the page over one shared `RagService`; `serve()` indexes seeds/
+when the collection is empty, warms the models and launches it. Per-user state (the turns
+of one conversation) lives in `gr.State`, never in this module. Everything taken from an
+article or typed by a user is escaped before it reaches HTML or Markdown.
+
+No `from __future__ import annotations` here: `gr.api` reads the `/ask` type hints at runtime.
+"""
+
+import html
+import os
+import re
+import shutil
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no telemetry calls
+
+import gradio as gr
+
+from rag.answer import Answer, Citation, Done, Draft, Retrieved, Sentence
+from rag.articles import SUPPORTED_SUFFIXES, load_corpus, normalise_date
+from rag.errors import LlmError, RagError, UsageError
+from rag.indexing import IndexReport
+from rag.llm import make_messages
+from rag.retrieve import Filters, Passage
+from rag.service import RagService
+
+UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".ndjson", ".csv"]
+CONTEXT_CHARS = 320  # passage text shown on each side of a highlighted quote
+PAGE = 5000
+# Characters Markdown (or the HTML inside it) acts on in running text; block markers at the start.
+MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$&])")
+MD_BLOCK_START = re.compile(r"^(\s*)(?:(\d+)([.)])(?=\s|$)|([#>+=-]))")
+
+
+# --- escaping ----------------------------------------------------------------------------
+
+
+def esc(text: object) -> str:
+    """Text for HTML: tags, quotes and entities shown as typed, never interpreted."""
+    return html.escape(str(text), quote=True)
+
+
+def md_escape(text: str, line_start: bool = True) -> str:
+    """Text for Markdown: every character Markdown or HTML could act on is backslash-escaped."""
+    flat = MD_SPECIAL.sub(r"\\\1", re.sub(r"\s+", " ", text))
+    if not line_start:
+        return flat
+    return MD_BLOCK_START.sub(lambda m: m[1] + (f"{m[2]}\\{m[3]}" if m[2] else f"\\{m[4]}"), flat, count=1)
+
+
+def md_answer(text: str) -> str:
+    """An answer for Markdown: escaped, except its `[n]` markers."""
+    pieces = re.split(r"(\[\d{1,2}\])", text.strip())
+    return "".join(
+        piece if index % 2 else md_escape(piece, line_start=index == 0) for index, piece in enumerate(pieces)
+    )
+
+
+def safe_url(url: str) -> str | None:
+    """Only http(s) URLs become links; anything else (javascript:, data:) stays text."""
+    url = url.strip()
+    return url if re.fullmatch(r"https?://[^\s<>\"'`]+", url) else None
+
+
+# --- what a turn shows ---------------------------------------------------------------------
+
+
+@dataclass
+class Turn:
+    """One question and its answer, as kept in the user's gr.State."""
+
+    question: str
+    answer: str = ""  # the raw answer (history for follow-ups)
+    message: str = ""  # the Markdown shown in the chat (and copied)
+    sources: str = ""  # the HTML of the sources panel for this turn
+    ok: bool = False  # answered or refused without an error: usable as history
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> "Turn":
+        return cls(**data)
+
+
+def chat_messages(turns: Sequence[Turn]) -> list[dict[str, str]]:
+    messages: list[dict[str, str]] = []
+    for turn in turns:
+        messages.append({"role": "user", "content": md_escape(turn.question)})
+        messages.append({"role": "assistant", "content": turn.message})
+    return messages
+
+
+def citation_lines(citation: Citation) -> list[str]:
+    """`[1] *Title* — Outlet, Author, date. <url>` then the quote, in Markdown."""
+    details = [md_escape(part) for part in (citation.source, citation.author, citation.published) if part]
+    title = f"*{md_escape(citation.title, False)}*" if citation.title else md_escape(citation.doc_id, False)
+    url = safe_url(citation.url)
+    link = f" <{url}>" if url else ""
+    return [
+        f"[{citation.n}] {title} — {', '.join(details) or 'unknown outlet'}.{link}",
+        f"> “{md_escape(citation.quote, False)}”",
+    ]
+
+
+def answer_message(answer: Answer, filters: Filters | None = None) -> str:
+    """The final chat message: the answer with its numbered sources, or a refusal, or the error."""
+    if answer.error:
+        return (
+            f"**Error: no answer.** {md_escape(answer.error)}\n\n"
+            f"*The {len(answer.passages)} retrieved passages are listed beside the chat; none is cited.*"
+        )
+    if answer.refused:
+        note = f" (filters: {md_escape(describe_filters(filters))})" if filters else ""
+        return (
+            f"**Not in the articles.** {md_escape(answer.answer)}{note}\n\n"
+            "*No source is shown because no passage supports an answer.*"
+        )
+    lines = [md_answer(answer.answer), "", "---", "", "**Sources**", ""]
+    for citation in answer.citations:
+        lines += [*citation_lines(citation), ""]
+    return "\n".join(lines).strip()
+
+
+def draft_message(sentences: Sequence[str], draft: str) -> str:
+    text = " ".join([*sentences, draft.strip()]).strip()
+    return f"{md_answer(text)} ▍" if text else "*Writing the answer…*"
+
+
+def describe_filters(filters: Filters | None) -> str:
+    if filters is None:
+        return ""
+    parts = []
+    if filters.sources:
+        parts.append("outlets " + ", ".join(filters.sources))
+    if filters.since:
+        parts.append(f"from {filters.since}")
+    if filters.until:
+        parts.append(f"until {filters.until}")
+    return "; ".join(parts)
+
+
+# --- the sources panel ---------------------------------------------------------------------
+
+
+def quote_in_context(citation: Citation, passages: Sequence[Passage]) -> tuple[str, str, str]:
+    """(before, quote, after): the quote inside the retrieved passage that holds it."""
+    for passage in passages:
+        if passage.doc_id != citation.doc_id:
+            continue
+        if passage.start <= citation.start and citation.end <= passage.end:
+            start, end = citation.start - passage.start, citation.end - passage.start
+            if passage.text[start:end] == citation.quote:
+                return passage.text[:start], citation.quote, passage.text[end:]
+        found = passage.text.find(citation.quote)
+        if found >= 0:
+            end = found + len(citation.quote)
+            return passage.text[:found], citation.quote, passage.text[end:]
+    return "", citation.quote, ""
+
+
+def trim_context(before: str, after: str, limit: int = CONTEXT_CHARS) -> tuple[str, str]:
+    if len(before) > limit:
+        cut = before[-limit:]
+        before = "…" + cut[cut.find(" ") + 1 :] if " " in cut else "…" + cut
+    if len(after) > limit:
+        cut = after[:limit]
+        after = (cut[: cut.rfind(" ")] if " " in cut else cut) + "…"
+    return before, after
+
+
+def paragraphs_html(text: str) -> str:
+    """Escaped text; a blank line between paragraphs becomes a small gap."""
+    escaped = esc(re.sub(r"[ \t]+", " ", text))
+    return re.sub(r"\s*\n\s*\n\s*", '<span class="src-gap"></span>', escaped).replace("\n", " ")
+
+
+def meta_line(source: str, author: str, published: str) -> str:
+    parts = [f'<span class="src-outlet">{esc(source)}</span>' if source else ""]
+    parts += [esc(author) if author else "", esc(published) if published else "undated"]
+    return " · ".join(part for part in parts if part)
+
+
+def title_html(title: str, fallback: str, url: str) -> str:
+    link = safe_url(url)
+    label = esc(title or fallback)
+    if link:
+        return (
+            f'<a class="src-title" href="{esc(link)}" target="_blank" rel="noopener noreferrer">{label}</a>'
+        )
+    return f'<span class="src-title">{label}</span>'
+
+
+def source_card(citation: Citation, passages: Sequence[Passage]) -> str:
+    before, quote, after = quote_in_context(citation, passages)
+    before, after = trim_context(before, after)
+    link = safe_url(citation.url)
+    url_line = (
+        f'<a href="{esc(link)}" target="_blank" rel="noopener noreferrer">{esc(link)}</a>'
+        if link
+        else esc(citation.url or "no URL")
+    )
+    return (
+        f'<article class="src-card" id="source-{citation.n}" data-n="{citation.n}">'
+        f'<header><span class="src-n">[{citation.n}]</span>'
+        f"{title_html(citation.title, citation.doc_id, citation.url)}</header>"
+        f'<div class="src-meta">{meta_line(citation.source, citation.author, citation.published)}</div>'
+        f'<blockquote class="src-passage">{paragraphs_html(before)}'
+        f'<mark class="src-quote">{esc(quote)}</mark>{paragraphs_html(after)}</blockquote>'
+        f'<div class="src-url">{url_line}</div></article>'
+    )
+
+
+def passage_item(passage: Passage, with_text: bool) -> str:
+    text = ""
+    if with_text:
+        snippet = " ".join(passage.text.split())
+        snippet = snippet[:240] + ("…" if len(snippet) > 240 else "")
+        text = f'<div class="src-snippet">{esc(snippet)}</div>'
+    return (
+        f"<li>{title_html(passage.title, passage.doc_id, passage.url)}"
+        f'<div class="src-meta">{meta_line(passage.source, passage.author, passage.published)}'
+        f"</div>{text}</li>"
+    )
+
+
+def panel(title: str, body: str, kind: str = "") -> str:
+    return f'<section class="src-panel {kind}"><h3>{esc(title)}</h3>{body}</section>'
+
+
+def of_turn(number: int, body: str) -> str:
+    """The sources panel of the conversation's `number`-th answer."""
+    return f'<div class="turn-sources" data-turn="{number}">{body}</div>'
+
+
+def search_note(search_query: str, question: str) -> str:
+    if not search_query or search_query == question:
+        return ""
+    return f'<p class="src-note">Searched for: “{esc(search_query)}”</p>'
+
+
+def empty_panel() -> str:
+    return panel(
+        "Sources",
+        '<p class="src-note">Ask a question: each <b>[n]</b> in the answer is a verbatim quote from '
+        "an article, shown here highlighted in its passage, with its title, outlet, author, date and link.</p>",
+        "empty",
+    )
+
+
+def retrieved_panel(passages: Sequence[Passage], search_query: str, question: str) -> str:
+    if not passages:
+        return panel("No passages found", '<p class="src-note">The collection has nothing to search.</p>')
+    items = "".join(passage_item(passage, with_text=False) for passage in passages)
+    return panel(
+        f"Reading {len(passages)} retrieved passages…",
+        f'{search_note(search_query, question)}<ol class="src-list pending">{items}</ol>'
+        '<p class="src-note">Only the passages the answer quotes will be kept as sources.</p>',
+        "pending",
+    )
+
+
+def answer_panel(answer: Answer) -> str:
+    note = search_note(answer.search_query, answer.question)
+    if answer.error:
+        items = "".join(passage_item(passage, with_text=True) for passage in answer.passages)
+        return panel(
+            "Retrieved passages (the answer failed, none is cited)",
+            f'{note}<p class="src-error">{esc(answer.error)}</p><ol class="src-list">{items}</ol>',
+            "failed final",
+        )
+    if answer.refused:
+        return panel(
+            "Not answered",
+            f'{note}<p class="src-refusal">None of the {len(answer.passages)} retrieved passages '
+            "answers this question, so no source is shown.</p>",
+            "refused final",
+        )
+    cards = "".join(source_card(citation, answer.passages) for citation in answer.citations)
+    cited = {citation.doc_id for citation in answer.citations}
+    unused = sum(1 for passage in answer.passages if passage.doc_id not in cited)
+    foot = f'<p class="src-note">{unused} other retrieved passage(s) were not quoted.</p>' if unused else ""
+    return panel(f"Sources ({len(answer.citations)})", f"{note}{cards}{foot}", "cited final")
+
+
+# --- the header, filters and collection facts ------------------------------------------------
+
+
+@dataclass
+class Facets:
+    articles: int = 0
+    chunks: int = 0
+    sources: list[str] = field(default_factory=list)
+    first: str = ""
+    last: str = ""
+
+
+def collection_facets(service: RagService, name: str) -> Facets:
+    """What the collection holds: counts, outlets and the date range (read from chunk metadata)."""
+    collection = service.collection(name, create=True)
+    docs: set[str] = set()
+    sources: set[str] = set()
+    dates: set[str] = set()
+    offset = 0
+    while True:
+        page = collection.get(include=["metadatas"], limit=PAGE, offset=offset)  # type: ignore[list-item]
+        for meta in page["metadatas"] or []:
+            docs.add(str(meta.get("doc_id", "")))
+            if meta.get("source"):
+                sources.add(str(meta["source"]))
+            if meta.get("published"):
+                dates.add(str(meta["published"]))
+        if len(page["ids"]) < PAGE:
+            break
+        offset += PAGE
+    ordered = sorted(dates)
+    return Facets(
+        len(docs),
+        collection.count(),
+        sorted(sources),
+        ordered[0] if ordered else "",
+        ordered[-1] if ordered else "",
+    )
+
+
+def header_html(llm_label: str, name: str, facets: Facets) -> str:
+    span = f", {esc(facets.first)} – {esc(facets.last)}" if facets.first else ""
+    return (
+        '<div class="app-head"><div class="app-title">News Q&amp;A <span>answers quoted from the '
+        "articles, every claim with its source</span></div>"
+        f'<div class="app-status" id="app-status">Answers by <b>{esc(llm_label)}</b> · collection '
+        f"<b>{esc(name)}</b>: {facets.articles:,} article{'s' if facets.articles != 1 else ''}, "
+        f"{facets.chunks:,} chunks{span}</div></div>"
+    )
+
+
+def make_filters(outlets: Sequence[str] | None, since: str | None, until: str | None) -> Filters | None:
+    for label, value in (("From", since), ("Until", until)):
+        if value and not normalise_date(value):
+            raise UsageError(f"The “{label}” date {value!r} is not a date: use YYYY-MM-DD.")
+    if not (outlets or since or until):
+        return None
+    return Filters(
+        sources=tuple(outlets or ()),
+        since=normalise_date(since) if since else None,
+        until=normalise_date(until) if until else None,
+    )
+
+
+# --- adding articles -----------------------------------------------------------------------------
+
+
+def upload_dir(service: RagService, collection: str) -> Path:
+    return service.settings.index_dir / "uploads" / collection
+
+
+def add_files(service: RagService, collection: str, files: Sequence[str]) -> tuple[str, IndexReport | None]:
+    """Copy uploads under index_dir/uploads/<collection>/ and index them; a Markdown summary."""
+    rejected: list[str] = []
+    accepted: list[Path] = []
+    target = upload_dir(service, collection)
+    for file in files:
+        path = Path(file)
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES or not path.suffix:
+            rejected.append(f"{md_escape(path.name)}: not an article file (use {', '.join(UPLOAD_TYPES)})")
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        accepted.append(Path(shutil.copyfile(path, target / path.name)))
+    report = service.index(accepted, collection, show_progress=True) if accepted else None
+    lines: list[str] = []
+    if report is not None:
+        lines.append(
+            f"**Added to “{md_escape(collection)}”:** {report.added} new, {report.updated} updated, "
+            f"{report.unchanged} unchanged article(s); {report.chunks_embedded} chunks embedded, "
+            f"{report.chunks_total} in the collection ({report.seconds:.1f} s)."
+        )
+        for article in load_corpus(accepted).articles:
+            where = ", ".join(md_escape(part) for part in (article.source, article.published) if part)
+            lines.append(
+                f"- *{md_escape(article.title or article.doc_id)}*"
+                + (f" — {where}" if where else "")
+                + f" ({md_escape(Path(article.origin).name)})"
+            )
+        for problem in report.problems:
+            where = Path(problem.path).name + (f":{problem.line}" if problem.line is not None else "")
+            rejected.append(f"{md_escape(where)}: {md_escape(problem.message)}")
+    if rejected:
+        lines += ["", "**Rejected:**", *(f"- {line}" for line in rejected)]
+    return "\n".join(lines) or "No files.", report
+
+
+# --- startup -----------------------------------------------------------------------------------
+
+
+def ensure_indexed(service: RagService, collection: str | None = None) -> None:
+    """Index seeds/ (with a progress bar) when the collection is empty."""
+    name = collection or service.settings.collection
+    if service.stats(name).chunks:
+        return
+    seeds = service.settings.seeds_dir
+    print(f"Collection {name!r} is empty: indexing {seeds} first…", file=sys.stderr, flush=True)
+    report = service.index([seeds], name, show_progress=True)
+    for problem in report.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    print(f"{name}: {report.summary()}", file=sys.stderr, flush=True)
+
+
+def warm_up(service: RagService, collection: str | None = None) -> None:
+    """Load the embedding model and the LLM now, so that the first question is fast."""
+    service.search("warm up", 1, collection)
+    generator = service.generator()
+    if generator is None:
+        return
+    print(f"Warming up {generator.info.label()}…", file=sys.stderr, flush=True)
+    user = service.prompts.user.format(evidence="[1] The service is ready.", question="Is it ready?")
+    try:
+        for count, _ in enumerate(generator.stream(make_messages(service.prompts.system, user))):
+            if count >= 2:  # the weights are in memory and the system prompt is cached
+                break
+    except LlmError as err:
+        print(f"warning: the LLM is not answering yet: {err}", file=sys.stderr)
+
+
+# --- the page ----------------------------------------------------------------------------------
+
+
+def llm_label(service: RagService) -> str:
+    generator = service.generator()
+    return generator.info.label() if generator else "extractive: quoted sentences, no LLM"
+
+
+def build_app(service: RagService) -> gr.Blocks:
+    settings = service.settings
+    label = llm_label(service)
+    # The bundled model serves one request at a time; remote backends take a few in parallel.
+    answer_limit = 1 if label.startswith("local") else 4
+
+    def facts(name: str) -> tuple[str, Any]:
+        facets = collection_facets(service, name)
+        return header_html(label, name, facets), gr.update(choices=facets.sources, value=[])
+
+    def on_load() -> tuple[Any, str, Any]:
+        names = service.collections() or [settings.collection]
+        name = settings.collection if settings.collection in names else names[0]
+        header, outlets = facts(name)
+        picker = gr.update(choices=names, value=name, visible=len(names) > 1)
+        return picker, header, outlets
+
+    def respond(
+        question: str,
+        turns: list[dict[str, Any]],
+        collection: str,
+        outlets: list[str] | None,
+        since: str | None,
+        until: str | None,
+    ) -> Iterator[tuple[Any, Any, Any, Any]]:
+        question = (question or "").strip()
+        if not question:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        done = [Turn.load(turn) for turn in turns]
+        number = len(done) + 1
+        turn = Turn(question, message="*Searching the articles…*", sources=panel("Searching…", ""))
+        busy = gr.update(value="", interactive=False)
+        yield chat_messages([*done, turn]), of_turn(number, turn.sources), busy, gr.skip()
+        for update in answer_turn(question, done, turn, collection, outlets, since, until):
+            sources = of_turn(number, update) if isinstance(update, str) else update
+            yield chat_messages([*done, turn]), sources, busy, gr.skip()
+        turn.sources = of_turn(number, turn.sources)
+        saved = [asdict(item) for item in [*done, turn]]
+        yield chat_messages([*done, turn]), turn.sources, gr.update(interactive=True), saved
+
+    def answer_turn(
+        question: str,
+        done: list[Turn],
+        turn: Turn,
+        collection: str,
+        outlets: list[str] | None,
+        since: str | None,
+        until: str | None,
+    ) -> Iterator[Any]:
+        """Fills `turn` as the answer streams; yields the sources panel (or gr.skip())."""
+        try:
+            filters = make_filters(outlets, since, until)
+            answerer = service.answerer(collection or None)
+            history = [(item.question, item.answer) for item in done if item.ok]
+            sentences: list[str] = []
+            for event in answerer.stream(question, k=settings.top_k, filters=filters, history=history):
+                if isinstance(event, Retrieved):
+                    turn.message = f"*Found {len(event.passages)} passages; writing the answer…*"
+                    turn.sources = retrieved_panel(event.passages, event.search_query, question)
+                    yield turn.sources
+                elif isinstance(event, Draft):
+                    turn.message = draft_message(sentences, event.text)
+                    yield gr.skip()
+                elif isinstance(event, Sentence):
+                    sentences.append(event.text)
+                    turn.message = draft_message(sentences, "")
+                    yield gr.skip()
+                elif isinstance(event, Done):
+                    answer = event.answer
+                    turn.answer, turn.ok = answer.answer, answer.error is None
+                    turn.message = answer_message(answer, filters)
+                    turn.sources = answer_panel(answer)
+        except RagError as err:
+            turn.message = f"**Error:** {md_escape(str(err))}"
+            turn.sources = panel("No sources", f"<p class=\"src-error\">{esc(err)}</p>", "failed final")
+        except Exception as err:  # a readable message in the chat, the details in the log
+            traceback.print_exc()
+            turn.message = f"**Unexpected error** ({type(err).__name__}): {md_escape(str(err))}"
+            turn.sources = panel("No sources", f"<p class=\"src-error\">{esc(err)}</p>", "failed final")
+        yield turn.sources
+
+    def show_sources(turns: list[dict[str, Any]], event: gr.SelectData) -> Any:
+        index = event.index if isinstance(event.index, int) else event.index[0]
+        if 0 <= index // 2 < len(turns):
+            return turns[index // 2]["sources"] or empty_panel()
+        return gr.skip()
+
+    def add_articles(files: list[str] | None, collection: str, progress=gr.Progress(track_tqdm=True)):  # noqa: B008, ANN001, ANN202
+        if not files:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        progress(0, desc="Reading the files…")
+        try:
+            summary, _ = add_files(service, collection or settings.collection, files)
+        except RagError as err:
+            summary = f"**Error:** {md_escape(str(err))}"
+        header, outlets = facts(collection or settings.collection)
+        return summary, header, outlets, None
+
+    def ask(
+        question: str,
+        collection: str = "",
+        sources: list[str] | None = None,
+        since: str = "",
+        until: str = "",
+        k: int = 0,
+        history: list[list[str]] | None = None,
+    ) -> dict[str, Any]:
+        """Answer a question with [n] markers tied to verbatim quotes: the JSON of `rag ask --json`.
+
+        history: earlier [question, answer] pairs, for follow-up questions.
+        """
+        try:
+            answerer = service.answerer(collection or None)
+            pairs = [(str(pair[0]), str(pair[1])) for pair in history or [] if len(pair) >= 2]
+            answer = answerer.ask(
+                question, k=k or settings.top_k, filters=make_filters(sources, since, until), history=pairs
+            )
+        except RagError as err:
+            raise gr.Error(str(err)) from err
+        return answer.to_json()
+
+    with gr.Blocks(title="News Q&A", analytics_enabled=False) as demo:
+        turns = gr.State([])
+        header = gr.HTML(header_html(label, settings.collection, Facets()), elem_id="app-header")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=420):
+                chatbot = gr.Chatbot(
+                    elem_id="chat",
+                    label="Conversation",
+                    show_label=False,
+                    height=540,
+                    buttons=["copy"],
+                    feedback_options=None,
+                    placeholder="Ask about the news articles in the collection. "
+                    "Follow-up questions keep the conversation's context.",
+                    sanitize_html=True,
+                    allow_tags=False,
+                    latex_delimiters=[],
+                    layout="bubble",
+                )
+                with gr.Row(equal_height=True):
+                    question = gr.Textbox(
+                        elem_id="question",
+                        show_label=False,
+                        placeholder="Ask a question about the articles…",
+                        lines=1,
+                        max_lines=4,
+                        scale=5,
+                        autofocus=True,
+                        submit_btn=False,
+                    )
+                    send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                with gr.Accordion("Filters and collection", open=False, elem_id="filters"):
+                    with gr.Row():
+                        picker = gr.Dropdown(
+                            [settings.collection],
+                            value=settings.collection,
+                            label="Collection",
+                            visible=False,
+                            elem_id="collection",
+                        )
+                        outlets = gr.Dropdown(
+                            [], multiselect=True, label="Outlets", info="All when empty", elem_id="outlets"
+                        )
+                    with gr.Row():
+                        since = gr.DateTime(include_time=False, type="string", label="From", elem_id="since")
+                        until = gr.DateTime(include_time=False, type="string", label="Until", elem_id="until")
+                with gr.Accordion("Add articles", open=False, elem_id="add-articles"):
+                    files = gr.File(
+                        label="Files (txt, md, html, json, jsonl, csv): added to the current collection",
+                        file_count="multiple",
+                        file_types=UPLOAD_TYPES,
+                        elem_id="upload",
+                        height=140,
+                    )
+                    upload_summary = gr.Markdown(elem_id="upload-summary")
+            with gr.Column(scale=2, min_width=320):
+                sources = gr.HTML(empty_panel(), elem_id="sources", max_height=720, js_on_load=None)
+
+        answer_inputs = [question, turns, picker, outlets, since, until]
+        answer_outputs = [chatbot, sources, question, turns]
+        for trigger in (question.submit, send.click):
+            trigger(
+                respond,
+                answer_inputs,
+                answer_outputs,
+                api_visibility="private",
+                concurrency_id="answer",
+                concurrency_limit=answer_limit,
+                show_progress="hidden",
+            )
+        chatbot.select(show_sources, [turns], [sources], api_visibility="private", show_progress="hidden")
+        chatbot.clear(lambda: ([], empty_panel()), None, [turns, sources], api_visibility="private")
+        picker.change(facts, [picker], [header, outlets], api_visibility="private")
+        files.upload(
+            add_articles,
+            [files, picker],
+            [upload_summary, header, outlets, files],
+            api_visibility="private",
+            concurrency_id="index",
+        )
+        demo.load(on_load, None, [picker, header, outlets], api_visibility="private")
+        gr.api(ask, api_name="ask", concurrency_id="answer", concurrency_limit=answer_limit)
+    return demo
+
+
+CSS = """
+.app-head { display: flex; flex-wrap: wrap; align-items: baseline; justify-content: space-between;
+  gap: .25rem 1rem; padding: .25rem .25rem .5rem; border-bottom: 1px solid var(--border-color-primary); }
+.app-title { font-size: 1.35rem; font-weight: 700; }
+.app-title span { font-size: .9rem; font-weight: 400; color: var(--body-text-color-subdued); margin-left: .4rem; }
+.app-status { font-size: .85rem; color: var(--body-text-color-subdued); }
+.src-panel h3 { margin: 0 0 .5rem; font-size: 1rem; }
+.src-panel.empty .src-note { font-size: .9rem; }
+.src-card { border: 1px solid var(--border-color-primary); border-left: 4px solid var(--color-accent);
+  border-radius: 8px; padding: .6rem .75rem; margin-bottom: .75rem; background: var(--block-background-fill); }
+.src-card header { display: flex; gap: .5rem; align-items: baseline; font-weight: 600; }
+.src-n { color: var(--color-accent); font-weight: 700; white-space: nowrap; }
+.src-title { color: var(--body-text-color); text-decoration: none; }
+a.src-title:hover { text-decoration: underline; }
+.src-meta { font-size: .8rem; color: var(--body-text-color-subdued); margin: .15rem 0 .35rem; }
+.src-outlet { font-weight: 600; }
+.src-passage { margin: 0; padding: .4rem .6rem; border-left: 2px solid var(--border-color-primary);
+  font-size: .88rem; line-height: 1.45; color: var(--body-text-color-subdued); }
+.src-gap { display: block; height: .5em; }
+.src-quote { background: #fde68a; color: #1f2937; padding: 0 .1rem; border-radius: 2px; }
+.src-url { font-size: .75rem; margin-top: .35rem; word-break: break-all; }
+.src-list { padding-left: 1.2rem; margin: .25rem 0; }
+.src-list li { margin-bottom: .45rem; }
+.src-list.pending { opacity: .7; }
+.src-snippet { font-size: .8rem; color: var(--body-text-color-subdued); }
+.src-note { font-size: .8rem; color: var(--body-text-color-subdued); margin: .25rem 0 .5rem; }
+.src-refusal { padding: .6rem .75rem; border-radius: 8px; background: var(--background-fill-secondary);
+  border: 1px dashed var(--border-color-primary); }
+.src-error { padding: .6rem .75rem; border-radius: 8px; background: #fee2e2; color: #7f1d1d; }
+#sources { padding: .25rem .5rem; }
+#chat hr { margin: .6rem 0; }
+#chat hr ~ p, #chat hr ~ blockquote { font-size: .85em; margin: .3rem 0; }
+#chat blockquote { border-left: 3px solid var(--color-accent); padding-left: .6rem; margin-left: 0;
+  color: var(--body-text-color-subdued); }
+"""
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs: Any) -> tuple[Any, str, str]:
+    """Queue on (requests wait their turn; histories stay per session), then serve."""
+    demo.queue(default_concurrency_limit=1, max_size=64)
+    theme = gr.themes.Default(
+        primary_hue="indigo",
+        font=["ui-sans-serif", "system-ui", "sans-serif"],
+        font_mono=["ui-monospace", "monospace"],
+    )
+    return demo.launch(
+        server_name=host,
+        server_port=port,
+        theme=theme,
+        css=CSS,
+        footer_links=["api"],
+        run_history=False,
+        max_file_size="64mb",
+        show_error=True,
+        **kwargs,
+    )
+
+
+def serve(service: RagService, host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False) -> None:
+    ensure_indexed(service)
+    warm_up(service)
+    demo = build_app(service)
+    print(f"Web chat on http://{host}:{port}  (Ctrl-C stops it)", file=sys.stderr, flush=True)
+    launch(demo, host, port, inbrowser=open_browser)

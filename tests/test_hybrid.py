@@ -1,0 +1,77 @@
+"""Hybrid retrieval: BM25 persisted beside the index and kept in step, fusion, dates, diversity."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from rag import lexical
+from rag.retrieve import Filters, Passage, date_window, diversify, fuse
+from rag.service import RagService
+
+from .conftest import make_settings
+
+
+def passage(chunk_id: str, doc_id: str, text: str = "x", similarity: float = 0.0) -> Passage:
+    return Passage(doc_id, "", "", "", "", "", text, 0, len(text), similarity, chunk_id, similarity)
+
+
+def test_rrf_rewards_agreement() -> None:
+    vector = [passage("a", "1", similarity=0.9), passage("b", "2", similarity=0.8)]
+    bm25 = [passage("b", "2"), passage("c", "3")]
+    fused = fuse([(1.0, vector), (1.0, bm25)])
+    assert [p.chunk_id for p in fused] == ["b", "a", "c"]
+    assert fused[0].similarity == 0.8  # the vector score survives fusion
+
+
+def test_diversify_caps_articles_and_drops_wire_copies() -> None:
+    story = "The central bank raised interest rates by half a point on Wednesday to fight inflation."
+    ranked = [
+        passage("a1", "A", "first part of article A about something else entirely here"),
+        passage("a2", "A", "second part of article A about yet another matter"),
+        passage("a3", "A", "third part of article A, one too many"),
+        passage("b1", "B", story),
+        passage("c1", "C", "Wire copy: " + story),
+        passage("d1", "D", "A different story about football."),
+    ]
+    chosen = diversify(ranked, 5, per_article=2, max_overlap=0.6)
+    assert [p.chunk_id for p in chosen] == ["a1", "a2", "b1", "d1"]
+
+
+def test_date_window_resolves_relative_dates() -> None:
+    asked = "2022-06-16"  # a Thursday
+    assert date_window("What happened this week?", asked) == (date(2022, 6, 8), date(2022, 6, 16))
+    assert date_window("What happened yesterday?", asked) == (date(2022, 6, 15), date(2022, 6, 15))
+    assert date_window("Who resigned last Tuesday?", asked) == (date(2022, 6, 13), date(2022, 6, 15))
+    assert date_window("What happened this week?", None) is None
+
+
+def test_bm25_is_persisted_and_follows_the_index(tmp_path: Path, corpus: Path) -> None:
+    settings = make_settings(tmp_path)
+    service = RagService(settings)
+    service.index([corpus], show_progress=False)
+    hits = service.search("Saskatchewan wheat harvest tonnes", k=3)
+    assert hits[0].doc_id == "harvest.html"
+    folder = service.lexical_dir("seeds")
+    state = (folder / lexical.STATE_FILE).read_text()
+    # A new process loads the saved BM25 instead of rebuilding it.
+    again = RagService(settings)
+    again.search("wheat", k=1)
+    assert (folder / lexical.STATE_FILE).read_text() == state
+    # Removing an article changes the chunk ids: the BM25 side is rebuilt without it.
+    (corpus / "harvest.html").unlink()
+    again.index([corpus], show_progress=False)
+    assert all(p.doc_id != "harvest.html" for p in again.search("Saskatchewan wheat harvest", k=5))
+    assert (folder / lexical.STATE_FILE).read_text() != state
+
+
+def test_bm25_only_mode_and_filters_reach_both_sides(tmp_path: Path, corpus: Path) -> None:
+    service = RagService(make_settings(tmp_path))
+    service.index([corpus], show_progress=False)
+    retriever = service.retriever()
+    bm25 = retriever.with_mode("bm25").retrieve("Danube bridge Vidin", 3)
+    assert bm25[0].doc_id == "bridge-001" and bm25[0].similarity == 0.0
+    only_baltic = retriever.retrieve("Danube bridge Vidin", 5, Filters(sources=("Baltic Daily",)))
+    assert {p.doc_id for p in only_baltic} == {"chess-002"}
+    before_june = retriever.retrieve("Danube bridge", 5, Filters(as_of="2022-06-01"))
+    assert {p.doc_id for p in before_june} <= {"bridge-001", "000_fdd942f0bee30b84.txt"}
