@@ -22,6 +22,7 @@ from rag.citations import (
     Span,
     best_support,
     content_terms,
+    is_instruction,
     model_markers,
     passage_sentences,
     select_evidence,
@@ -212,7 +213,9 @@ class Answerer:
             yield from self._finish(result, [], None, started)
             return
         ledger = CitationLedger(passages)
-        spans = passage_sentences(passages)
+        # An article's text is quoted material: sentences that try to instruct the model are
+        # neither evidence nor support, so an injected "answer BANANA" can be neither read nor cited.
+        spans = [span for span in passage_sentences(passages) if not is_instruction(span.text)]
         sentences: list[str] = []
         try:
             if self.generator is None:
@@ -238,6 +241,8 @@ class Answerer:
     ) -> Iterator[Event]:
         result.refused = not sentences and result.error is None
         result.answer = " ".join(sentences) if sentences else ("" if result.error else self.prompts.refusal)
+        if result.refused and not_english(result.question):
+            result.answer += " " + LANGUAGE_HINT
         result.citations = ledger.citations if ledger and sentences else []
         result.timings.setdefault("first_token_ms", _ms_since(started))
         result.timings["total_ms"] = _ms_since(started)
@@ -331,6 +336,26 @@ def extractive_sentences(question: str, spans: list[Span], ledger: CitationLedge
         if all(span.text != other.text for other in chosen):
             chosen.append(span)
     return [f"“{span.text}” [{ledger.cite(span)}]" for span in chosen]
+
+
+LANGUAGE_HINT = "The articles are in English: asking in English may find the answer."
+# Words nearly every English question has (not "a", "an", "in", "was", "do": other languages'
+# words too).
+ENGLISH_WORDS = frozenset(
+    """the of on at to is are were be been has have had how what who whom whose when where why
+    which did does many much and or for with by from""".split()  # noqa: SIM905
+)
+
+
+def not_english(question: str) -> bool:
+    """Mostly non-Latin letters, or four words and more with none of English's common ones."""
+    letters = [char for char in question if char.isalpha()]
+    if not letters:
+        return False
+    if sum(not ("a" <= char.lower() <= "z") for char in letters) > 0.3 * len(letters):
+        return True
+    words = re.findall(r"[^\W\d_]+", question.lower())
+    return len(words) >= 4 and not ENGLISH_WORDS.intersection(words)
 
 
 def check_question(question: str) -> str:

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -35,7 +36,10 @@ AUTHOR_FIELDS = ("author", "authors")
 DATE_FIELDS = ("published", "publish_date", "published_at", "date")
 URL_FIELDS = ("url",)
 
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 64 * 1024 * 1024  # a file of records (JSONL, CSV, …) may hold a whole corpus
+# One article's text: the longest news features run to ~150 KB; anything past this is not an
+# article (a dump, a log, a book) and would take hours to embed: skipped with a warning.
+MAX_ARTICLE_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,8 @@ def load_corpus(paths: Iterable[Path]) -> LoadResult:
     for raw_path in paths:
         path = Path(raw_path)
         if not path.exists():
-            result.problems.append(LoadProblem(str(path), "no such file or directory"))
+            broken = "a symbolic link loop or a broken link" if path.is_symlink() else None
+            result.problems.append(LoadProblem(str(path), broken or "no such file or directory"))
             continue
         root = path.resolve() if path.is_dir() else path.resolve().parent
         result.roots.append(path.resolve())
@@ -108,8 +113,17 @@ def _iter_files(path: Path, problems: list[LoadProblem]) -> Iterator[Path]:
     if path.is_file():
         yield path
         return
-    # followlinks=False: a symlink loop cannot send the walk round in circles.
-    for dirpath, dirnames, filenames in os.walk(path, onerror=None, followlinks=False):
+
+    def unreadable(err: OSError) -> None:
+        problems.append(LoadProblem(str(err.filename or path), f"cannot read folder: {err.strerror or err}"))
+
+    # followlinks=False: a symlink loop cannot send the walk round in circles; linked folders
+    # are reported, not silently passed over.
+    for dirpath, dirnames, filenames in os.walk(path, onerror=unreadable, followlinks=False):
+        for name in [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            dirnames.remove(name)
+            if not name.startswith("."):
+                problems.append(LoadProblem(os.path.join(dirpath, name), _link_problem(dirpath, name)))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith("."):
@@ -121,16 +135,35 @@ def _iter_files(path: Path, problems: list[LoadProblem]) -> Iterator[Path]:
             yield file
 
 
+def _link_problem(dirpath: str, name: str) -> str:
+    try:
+        target = Path(dirpath, name).resolve(strict=True)
+        here = Path(dirpath).resolve()
+    except (OSError, RuntimeError):
+        return "symbolic link loop (or a broken link); skipped"
+    if target == here or target in here.parents:
+        return "symbolic link loop (to a folder that contains it); skipped"
+    return "symbolic link to a folder, not followed; skipped (index its target directly)"
+
+
 def load_file(file: Path, root: Path) -> Iterator[Article | LoadProblem]:
     """Articles (or problems) from one file; `root` makes file doc_ids relative paths."""
     suffix = file.suffix.lower()
+    limit = MAX_FILE_BYTES if suffix in RECORD_SUFFIXES else MAX_ARTICLE_BYTES
     try:
-        if file.stat().st_size > MAX_FILE_BYTES:
-            yield LoadProblem(str(file), f"larger than {MAX_FILE_BYTES // 2**20} MB; skipped")
+        info = file.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
+            yield LoadProblem(str(file), "not a regular file (a pipe, socket or device); skipped")
+            return
+        if info.st_size > limit:
+            what = "a file of records" if suffix in RECORD_SUFFIXES else "one article (split it)"
+            size = f"{_size(info.st_size)}, over the {_size(limit)} limit for {what}"
+            yield LoadProblem(str(file), f"{size}; skipped")
             return
         raw = file.read_bytes()
-    except OSError as err:
-        yield LoadProblem(str(file), f"cannot read: {err.strerror or err}")
+        origin = str(file.resolve())
+    except (OSError, RuntimeError) as err:  # RuntimeError: pathlib's "Symlink loop"
+        yield LoadProblem(str(file), f"cannot read: {getattr(err, 'strerror', None) or err}")
         return
     if b"\x00" in raw[:8192]:
         yield LoadProblem(str(file), "binary file, not text; skipped")
@@ -139,7 +172,9 @@ def load_file(file: Path, root: Path) -> Iterator[Article | LoadProblem]:
     if encoding_note:
         yield LoadProblem(str(file), encoding_note)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    origin = str(file.resolve())
+    if not text.strip():
+        yield LoadProblem(str(file), "empty file, no article text; skipped")
+        return
     try:
         doc_id = file.resolve().relative_to(root).as_posix()
     except ValueError:
@@ -159,16 +194,34 @@ def load_file(file: Path, root: Path) -> Iterator[Article | LoadProblem]:
         yield article
 
 
+def _size(count: int) -> str:
+    return f"{count / 2**20:.1f} MB" if count >= 2**20 else f"{count / 1024:.0f} KB"
+
+
 def decode_text(raw: bytes) -> tuple[str, str | None]:
-    """UTF-8 when it is; else cp1252 (a superset of latin-1 for text) with a note saying so."""
+    """UTF-8 when it is; else Windows-1251 when the text reads as Cyrillic, else cp1252 (a
+    superset of latin-1 for text), with a note saying so."""
     try:
         return raw.decode("utf-8-sig"), None
     except UnicodeDecodeError:
         pass
+    # Bytes 0xC0-0xFF are Cyrillic letters in cp1251 and accented Latin ones in cp1252: in
+    # Western text they are a few among ASCII letters; in Russian, Ukrainian, … most letters.
+    high_letters = len(raw) - len(raw.translate(None, _CP1251_LETTERS))
+    ascii_letters = len(raw) - len(raw.translate(None, _ASCII_LETTERS))
+    if high_letters > ascii_letters:
+        try:
+            return raw.decode("cp1251"), "not UTF-8; read as Windows-1251 (Cyrillic)"
+        except UnicodeDecodeError:
+            pass
     try:
         return raw.decode("cp1252"), "not UTF-8; read as Windows-1252"
     except UnicodeDecodeError:
         return raw.decode("latin-1"), "not UTF-8; read as Latin-1"
+
+
+_CP1251_LETTERS = bytes(range(0xC0, 0x100)) + b"\xa8\xb8"  # А-я, Ё, ё
+_ASCII_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,26 +319,41 @@ def parse_html(html: str, doc_id: str, origin: str) -> Article:
 
 
 def _load_records(text: str, suffix: str, file: str, origin: str) -> Iterator[Article | LoadProblem]:
+    """Records numbered by line (JSONL, CSV) or, in a JSON list, by item (`#item3` in doc_ids)."""
     records: Iterator[tuple[int | None, Any]]
+    by_item = suffix == ".json"
     if suffix in {".jsonl", ".ndjson"}:
         records = _jsonl_records(text, file)
-    elif suffix == ".json":
+    elif by_item:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             yield LoadProblem(file, f"invalid JSON: {err.msg}", err.lineno)
             return
-        items = data if isinstance(data, list) else [data]
-        records = ((None, item) for item in items)
+        except (ValueError, RecursionError) as err:  # a 5,000-digit number, nesting 100,000 deep
+            yield LoadProblem(file, f"invalid JSON: {_short(err)}")
+            return
+        # A list's records are numbered by item; a single object is the file's one article.
+        records = enumerate(data, start=1) if isinstance(data, list) else iter([(None, data)])
     else:
         records = _csv_records(text, file)
+    count = 0
     for number, record in records:
+        count += 1
+        line = None if by_item else number
+        where = f"item {number}: " if by_item and number else ""
         if isinstance(record, LoadProblem):
             yield record
         elif not isinstance(record, dict):
-            yield LoadProblem(file, "record is not an object; skipped", number)
+            yield LoadProblem(file, f"{where}record is not an object; skipped", line)
         else:
-            yield _record_to_article(record, file, number, origin)
+            yield _record_to_article(record, file, number, origin, by_item)
+    if count == 0:
+        yield LoadProblem(file, "no records in the file; skipped")
+
+
+def _short(err: BaseException) -> str:
+    return str(err).split(":")[0][:120] or type(err).__name__
 
 
 def _jsonl_records(text: str, file: str) -> Iterator[tuple[int | None, Any]]:
@@ -296,12 +364,18 @@ def _jsonl_records(text: str, file: str) -> Iterator[tuple[int | None, Any]]:
             yield number, json.loads(line)
         except json.JSONDecodeError as err:
             yield number, LoadProblem(file, f"invalid JSON line: {err.msg}", number)
+        except (ValueError, RecursionError) as err:
+            yield number, LoadProblem(file, f"invalid JSON line: {_short(err)}", number)
 
 
 def _csv_records(text: str, file: str) -> Iterator[tuple[int | None, Any]]:
     csv.field_size_limit(MAX_FILE_BYTES)
     reader = csv.DictReader(io.StringIO(text))
-    fields = {name.strip().lower() for name in (reader.fieldnames or [])}
+    try:
+        fields = {name.strip().lower() for name in (reader.fieldnames or [])}
+    except csv.Error as err:
+        yield 1, LoadProblem(file, f"invalid CSV header: {err}", 1)
+        return
     if not fields & set(TEXT_FIELDS):
         yield 1, LoadProblem(file, "CSV has no 'text' or 'body' column; skipped", 1)
         return
@@ -314,14 +388,19 @@ def _csv_records(text: str, file: str) -> Iterator[tuple[int | None, Any]]:
 
 
 def _record_to_article(
-    record: dict[str, Any], file: str, number: int | None, origin: str
+    record: dict[str, Any], file: str, number: int | None, origin: str, by_item: bool = False
 ) -> Article | LoadProblem:
+    line, where = (None, f"item {number}: " if number else "") if by_item else (number, "")
     text = _first(record, TEXT_FIELDS)
     if not text.strip():
-        return LoadProblem(file, "record has no text; skipped", number)
+        return LoadProblem(file, f"{where}record has no text; skipped", line)
+    if len(text) > MAX_ARTICLE_BYTES:
+        size, limit = _size(len(text)), _size(MAX_ARTICLE_BYTES)
+        return LoadProblem(file, f"{where}article text is {size}, over the {limit} limit; skipped", line)
     doc_id = _first(record, ID_FIELDS)
     if not doc_id:
-        doc_id = f"{Path(file).name}#{number}" if number is not None else Path(file).name
+        name = Path(file).name
+        doc_id = name if number is None else f"{name}#item{number}" if by_item else f"{name}#{number}"
     meta = {
         "title": _first(record, TITLE_FIELDS),
         "source": _first(record, SOURCE_FIELDS),
@@ -338,9 +417,17 @@ def _first(record: dict[str, Any], names: tuple[str, ...]) -> str:
         if value is None or value == "" or value == []:
             continue
         if isinstance(value, list):
-            return ", ".join(str(item).strip() for item in value if str(item).strip())
-        return str(value).strip()
+            return _valid(", ".join(str(item).strip() for item in value if str(item).strip()))
+        return _valid(str(value).strip())
     return ""
+
+
+def _valid(text: str) -> str:
+    """JSON may escape lone surrogates (`"\\ud800"`): not text, and not storable as UTF-8."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable
 from enum import StrEnum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -58,6 +58,8 @@ def friendly_errors(command: F) -> F:
         except RagError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(err.exit_code) from None
+        except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort):
+            raise  # the command's own exit code (partial: 1, LLM failed: 4), or click's usage errors
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
@@ -191,7 +193,7 @@ def serve(
 def print_answer_tail(answer: Answer, printed: bool) -> None:
     if printed:
         typer.echo("")
-    if answer.error:
+    if answer.error and not answer.citations:
         typer.echo(f"error: {answer.error}", err=True)
         if answer.passages:
             typer.echo("\nRetrieved passages (not an answer):")
@@ -209,6 +211,9 @@ def print_answer_tail(answer: Answer, printed: bool) -> None:
         )
         typer.echo(f"    — {details}")
         typer.echo(f"    {citation.url or '(no URL)'}  doc_id: {citation.doc_id}")
+    if answer.error:  # cut off mid-answer: the finished sentences and their sources stand
+        typer.echo(f"error: {answer.error} The answer above is incomplete.", err=True)
+        return
     typer.echo(f"\n({answer.llm.label()}; {answer.timings.get('total_ms', 0) / 1000:.1f} s)", err=True)
 
 

@@ -62,6 +62,7 @@ class Plan:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
+    problems: list[LoadProblem] = field(default_factory=list)
 
 
 def plan_changes(
@@ -73,6 +74,16 @@ def plan_changes(
     loaded_origins = {article.origin for article in articles}
     for article in articles:
         entry = stored.get(article.doc_id)
+        if entry is not None and _held_elsewhere(entry.origin, article.origin, loaded_origins):
+            # Another file, still there and not read this time, holds this doc_id: replacing
+            # its article would lose it (and reindexing that file would flip it back).
+            plan.problems.append(
+                LoadProblem(
+                    article.origin,
+                    f"duplicate doc_id {article.doc_id!r} (already indexed from {entry.origin}); skipped",
+                )
+            )
+            continue
         if entry is None:
             plan.added += 1
             plan.to_embed.append(article)
@@ -93,6 +104,12 @@ def plan_changes(
     return plan
 
 
+def _held_elsewhere(stored_origin: str, origin: str, loaded_origins: set[str]) -> bool:
+    if not stored_origin or stored_origin == origin or stored_origin in loaded_origins:
+        return False  # the same file, or a file read in this run that no longer holds it
+    return Path(stored_origin).exists()
+
+
 def _is_under(origin: str, roots: Sequence[Path]) -> bool:
     path = Path(origin)
     return any(path == root or root in path.parents for root in roots)
@@ -106,6 +123,7 @@ def index_paths(
     *,
     lock_dir: Path | None = None,
     show_progress: bool = True,
+    write_batch: int = EMBED_WRITE_BATCH,
 ) -> IndexReport:
     started = time.perf_counter()
     loaded = load_corpus(paths)
@@ -113,6 +131,7 @@ def index_paths(
     with index_lock(lock_dir):
         stored = stored_articles(collection)
         plan = plan_changes(loaded.articles, stored, loaded.roots)
+        report.problems.extend(plan.problems)
         report.added, report.updated = plan.added, plan.updated
         report.unchanged, report.removed = plan.unchanged, plan.removed
         articles = tqdm(
@@ -127,7 +146,7 @@ def index_paths(
         existing = {chunk_id for entry in stored.values() for chunk_id in entry.chunk_ids}
         fresh = [node for node in new_nodes if node.id_ not in existing]
         report.chunks_embedded = embed_and_store(
-            fresh, len(plan.to_embed), collection, embed_model, show_progress
+            fresh, len(plan.to_embed), collection, embed_model, show_progress, write_batch
         )
         keep = {node.id_ for node in new_nodes}
         stale = [chunk_id for chunk_id in plan.stale_chunks if chunk_id not in keep]
@@ -144,6 +163,7 @@ def embed_and_store(
     collection: Collection,
     embed_model: Callable[[], BaseEmbedding],
     show_progress: bool,
+    write_batch: int = EMBED_WRITE_BATCH,
 ) -> int:
     if not nodes:
         return 0  # nothing new: the embedding model is never even loaded
@@ -161,8 +181,8 @@ def embed_and_store(
         # Piped to a log, a line every 10 s rather than a redraw per batch.
         mininterval=0.5 if sys.stderr.isatty() else 10.0,
     ) as bar:
-        for start in range(0, len(nodes), EMBED_WRITE_BATCH):
-            batch = nodes[start : start + EMBED_WRITE_BATCH]
+        for start in range(0, len(nodes), write_batch):
+            batch = nodes[start : start + write_batch]
             texts = [node.get_content(MetadataMode.EMBED) for node in batch]
             for node, vector in zip(batch, model.get_text_embedding_batch(texts), strict=True):
                 node.embedding = vector

@@ -11,11 +11,13 @@ import hashlib
 import importlib
 import os
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.llms.openai_like import OpenAILike
@@ -160,32 +162,152 @@ class Generator:
         self.info, self._llm, self._server = _make_llm(backend, settings)
 
     def stream(self, messages: list[ChatMessage]) -> Iterator[str]:
-        """Text deltas; backend failures become an LlmError with a readable message."""
-        try:
-            for chunk in self._llm.stream_chat(messages):
-                if chunk.delta:
-                    yield chunk.delta
-        except openai.APITimeoutError as err:
-            raise LlmError(
-                f"The model did not answer within {self.settings.llm_timeout:.0f} s (RAG_LLM_TIMEOUT)."
-            ) from err
-        except openai.AuthenticationError as err:
-            raise LlmError("The LLM server rejected the API key (401): check it.") from err
-        except openai.RateLimitError as err:
-            raise LlmError("The LLM server is rate-limiting (429): try again shortly.") from err
-        except openai.APIConnectionError as err:
-            raise LlmError(
-                f"Cannot reach the LLM at {self._llm.api_base}: is the server running? "
+        """Text deltas, all within RAG_LLM_TIMEOUT; every failure becomes an LlmError saying what to do.
+
+        A 429, a 5xx or a refused connection is retried with exponential backoff (honouring
+        Retry-After) while the time budget allows. A reply cut off mid-way, or not in the OpenAI
+        format, is an error too, never a silently shortened answer.
+        """
+        started = time.monotonic()
+        deadline = started + self.settings.llm_timeout
+        tries = 0
+        while True:
+            tries += 1
+            sent = 0
+            try:
+                for delta in self._stream_once(messages, deadline):
+                    sent += 1
+                    yield delta
+                return
+            except RETRYABLE as err:
+                if sent or isinstance(err, openai.APITimeoutError):
+                    raise self._error(err, tries, started) from err
+                wait = retry_wait(err, tries)
+                limit = 1 if isinstance(err, openai.APIConnectionError) else MAX_RETRIES
+                if tries > limit or time.monotonic() + wait >= deadline:
+                    asked = wait if retry_after(err) is not None else 0.0
+                    raise self._error(err, tries, started, asked) from err
+                time.sleep(wait)
+            except LlmError:
+                raise
+            except Exception as err:  # the backend's failure, whatever it is, reads as one line
+                raise self._error(err, tries, started) from err
+
+    def _stream_once(self, messages: list[ChatMessage], deadline: float) -> Iterator[str]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._timeout()
+        chunks = finished = 0
+        # The per-request timeout bounds each wait for the server (connect, each read).
+        for chunk in self._llm.stream_chat(messages, timeout=remaining):
+            chunks += 1
+            finished += finish_reason(chunk.raw) is not None
+            if chunk.delta:
+                yield chunk.delta
+            if time.monotonic() > deadline:
+                raise self._timeout()
+        if not finished:
+            if chunks == 0:
+                raise LlmError(
+                    f"The LLM server at {self._llm.api_base} sent no answer in the OpenAI format: "
+                    "check RAG_LLM_BASE_URL (it usually ends in /v1)."
+                )
+            raise LlmError("The answer stream was cut off before the model finished: ask again.")
+
+    def _timeout(self) -> LlmError:
+        return LlmError(
+            f"The model did not answer within {self.settings.llm_timeout:g} s (RAG_LLM_TIMEOUT): "
+            "try again, or raise RAG_LLM_TIMEOUT for a slow server."
+        )
+
+    def _error(self, err: Exception, tries: int, started: float, asked: float = 0.0) -> LlmError:
+        """The message a user reads for a backend failure (`asked`: a Retry-After too long to wait)."""
+        where = self._llm.api_base
+        spent = time.monotonic() - started
+        if isinstance(err, openai.APITimeoutError | httpx.TimeoutException):
+            return self._timeout()
+        if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
+            return LlmError(
+                f"The LLM server at {where} rejected the API key ({err.status_code}): "
+                "check RAG_LLM_API_KEY (or OPENAI_API_KEY)."
+            )
+        if isinstance(err, openai.RateLimitError):
+            if asked:
+                return LlmError(
+                    f"The LLM server is rate-limiting (429) and asks to wait {asked:.0f} s, longer "
+                    f"than RAG_LLM_TIMEOUT ({self.settings.llm_timeout:g} s) allows: ask again later."
+                )
+            return LlmError(
+                f"The LLM server is still rate-limiting (429) after {tries} tries in {spent:.1f} s: "
+                "wait a minute and ask again (a larger RAG_LLM_TIMEOUT waits longer)."
+            )
+        if isinstance(err, openai.NotFoundError):
+            return LlmError(
+                f"The LLM server at {where} has no chat API or no model {self._llm.model!r} (404): "
+                "check RAG_LLM_BASE_URL (it usually ends in /v1) and RAG_LLM_MODEL."
+            )
+        if isinstance(err, openai.APIConnectionError):
+            return LlmError(
+                f"Cannot reach the LLM at {where}: is the server running? "
                 "Or choose another backend with --llm."
-            ) from err
-        except openai.APIError as err:
-            raise LlmError(f"The LLM server failed: {err.message}") from err
+            )
+        if isinstance(err, openai.APIStatusError):
+            again = f" {tries} times" if tries > 1 else ""
+            return LlmError(
+                f"The LLM server failed{again} ({err.status_code}: {err.message}): try again later."
+            )
+        if isinstance(err, openai.APIError):
+            return LlmError(f"The LLM server failed: {err.message}")
+        if isinstance(err, httpx.TransportError):
+            return LlmError(
+                f"The connection to the LLM server broke off mid-answer ({type(err).__name__}): ask again."
+            )
+        return LlmError(
+            f"The LLM server at {where} sent a reply that is not in the OpenAI format "
+            f"({type(err).__name__}): check RAG_LLM_BASE_URL and that it serves chat completions."
+        )
+
+
+# Retried before the first word arrives: rate limits, server errors, a refused connection.
+RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
+MAX_RETRIES = 3  # after 0.5, 1 and 2 s (or what Retry-After asks), within RAG_LLM_TIMEOUT
+FIRST_BACKOFF = 0.5
+
+
+def retry_wait(err: Exception, tries: int) -> float:
+    """Seconds before the next try: the server's Retry-After when it gives one, else exponential."""
+    asked = retry_after(err)
+    return asked if asked is not None else FIRST_BACKOFF * 2 ** (tries - 1)
+
+
+def retry_after(err: Exception) -> float | None:
+    response = getattr(err, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return max(0.0, float(headers.get(name)) * scale)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def finish_reason(raw: Any) -> str | None:
+    """The chunk's finish_reason: every complete OpenAI stream ends with one."""
+    choices = raw.get("choices") if isinstance(raw, dict) else getattr(raw, "choices", None)
+    for choice in choices if isinstance(choices, list) else []:
+        if isinstance(choice, dict):
+            reason = choice.get("finish_reason")
+        else:
+            reason = getattr(choice, "finish_reason", None)
+        if reason:
+            return str(reason)
+    return None
 
 
 def _make_llm(backend: str, settings: Settings) -> tuple[LlmInfo, OpenAILike, LocalServer | None]:
     common: dict[str, Any] = {
         "timeout": settings.llm_timeout,
-        "max_retries": 2,
+        "max_retries": 0,  # Generator.stream retries, within the time budget
         "temperature": settings.temperature,
         "max_tokens": settings.max_answer_tokens,
         "is_chat_model": True,

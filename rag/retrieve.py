@@ -22,7 +22,7 @@ from llama_index.core.vector_stores import FilterOperator, MetadataFilter, Metad
 
 from rag.chunking import day_number
 from rag.lexical import LexicalIndex
-from rag.store import vector_store
+from rag.store import chroma_errors, vector_store
 
 RetrievalMode = Literal["hybrid", "vector", "bm25"]
 RRF_K = 60.0
@@ -144,6 +144,10 @@ class Retriever:
         return self.with_config(replace(self.config, mode=mode))
 
     def retrieve(self, question: str, k: int, filters: Filters | None = None) -> list[Passage]:
+        with chroma_errors():  # a Chroma server gone away: a StoreError, not httpx's exception
+            return self._retrieve(question, k, filters)
+
+    def _retrieve(self, question: str, k: int, filters: Filters | None) -> list[Passage]:
         filters = filters or Filters()
         config = self.config
         lexical = self._lexical() if self._lexical and config.mode != "vector" else None

@@ -23,7 +23,14 @@ from rag.indexing import IndexReport, index_paths
 from rag.llm import Generator, resolve_backend
 from rag.retrieve import Filters, Passage, RetrievalConfig, Retriever
 from rag.settings import Settings
-from rag.store import CollectionStats, collection_stats, connect, list_collections, open_collection
+from rag.store import (
+    CollectionStats,
+    chroma_errors,
+    collection_stats,
+    connect,
+    list_collections,
+    open_collection,
+)
 
 
 class RagService:
@@ -49,13 +56,16 @@ class RagService:
         return Prompts.load(self.settings.prompts_dir)
 
     def collection(self, name: str | None = None, *, create: bool = False) -> Collection:
-        return open_collection(self.client, name or self.settings.collection, create=create)
+        with chroma_errors():
+            return open_collection(self.client, name or self.settings.collection, create=create)
 
     def collections(self) -> list[str]:
-        return list_collections(self.client)
+        with chroma_errors():
+            return list_collections(self.client)
 
     def stats(self, name: str | None = None) -> CollectionStats:
-        return collection_stats(self.collection(name, create=True))
+        with chroma_errors():
+            return collection_stats(self.collection(name, create=True))
 
     def index(
         self, paths: Sequence[Path], collection: str | None = None, *, show_progress: bool = True
@@ -63,14 +73,16 @@ class RagService:
         lock_dir = None if self.settings.chroma_host else self.settings.index_dir
         name = collection or self.settings.collection
         self._retrievers.pop(name, None)  # its BM25 side is rebuilt on next use
-        return index_paths(
-            paths,
-            self.collection(collection, create=True),
-            lambda: self.embed_model,
-            self.chunker,
-            lock_dir=lock_dir,
-            show_progress=show_progress,
-        )
+        with chroma_errors():  # a run cut short by a lost server is completed by the next one
+            return index_paths(
+                paths,
+                self.collection(collection, create=True),
+                lambda: self.embed_model,
+                self.chunker,
+                lock_dir=lock_dir,
+                show_progress=show_progress,
+                write_batch=self.settings.embed_write_batch,
+            )
 
     def retriever(self, collection: str | None = None) -> Retriever:
         name = collection or self.settings.collection

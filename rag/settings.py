@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # --- embeddings ---------------------------------------------------------------------
     embedding: EmbeddingChoice = "local"
     embed_batch_size: int = 32
+    # Chunks embedded then written to the store together: the most a killed `rag index` redoes.
+    embed_write_batch: int = Field(256, ge=1)
     openai_embedding_model: str = "text-embedding-3-small"
 
     # --- retrieval ----------------------------------------------------------------------

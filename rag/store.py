@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import chromadb
+import httpx
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
@@ -45,6 +47,35 @@ def connect(settings: Settings) -> ClientAPI:
     return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
 
 
+# What a Chroma server that stopped answering raises from inside chromadb's HTTP client.
+CONNECTION_ERRORS = (httpx.TransportError, ConnectionError)
+
+
+@contextmanager
+def chroma_errors() -> Iterator[None]:
+    """A Chroma server that went away mid-use becomes a StoreError that says what to do.
+
+    Nothing needs rebuilding when it comes back: the next request connects again.
+    """
+    try:
+        yield
+    except CONNECTION_ERRORS as err:
+        raise StoreError(lost_server_message(err)) from err
+
+
+def lost_server_message(err: Exception) -> str:
+    try:
+        url = httpx.URL(str(err.request.url)) if isinstance(err, httpx.RequestError) else None
+    except RuntimeError:  # an httpx error raised before its request was set
+        url = None
+    where = f" at {url.host}:{url.port}" if url is not None else ""
+    return (
+        f"The Chroma server{where} does not answer ({type(err).__name__}). Start it again "
+        "(`chroma run --path DIR --port PORT`, same folder): this app reconnects by itself. "
+        "Or unset RAG_CHROMA_HOST to use the local index."
+    )
+
+
 def check_collection_name(name: str) -> str:
     if not COLLECTION_NAME.match(name):
         raise UsageError(
@@ -63,6 +94,8 @@ def open_collection(client: ClientAPI, name: str, *, create: bool = True) -> Col
     if not create:
         try:
             return client.get_collection(name, embedding_function=None)  # type: ignore[arg-type]
+        except CONNECTION_ERRORS as err:
+            raise StoreError(lost_server_message(err)) from err
         except Exception as err:
             raise UsageError(
                 f"No collection named {name!r}. Index one first: rag index PATH --collection {name}"

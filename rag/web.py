@@ -109,7 +109,7 @@ def citation_lines(citation: Citation) -> list[str]:
 
 def answer_message(answer: Answer, filters: Filters | None = None) -> str:
     """The final chat message: the answer with its numbered sources, or a refusal, or the error."""
-    if answer.error:
+    if answer.error and not answer.citations:
         return (
             f"**Error: no answer.** {md_escape(answer.error)}\n\n"
             f"*The {len(answer.passages)} retrieved passages are listed beside the chat; none is cited.*"
@@ -120,7 +120,10 @@ def answer_message(answer: Answer, filters: Filters | None = None) -> str:
             f"**Not in the articles.** {md_escape(answer.answer)}{note}\n\n"
             "*No source is shown because no passage supports an answer.*"
         )
-    lines = [md_answer(answer.answer), "", "---", "", "**Sources**", ""]
+    lines = [md_answer(answer.answer), ""]
+    if answer.error:  # cut off mid-answer: the finished sentences and their sources stand
+        lines += [f"*The answer is incomplete: {md_escape(answer.error)}*", ""]
+    lines += ["---", "", "**Sources**", ""]
     for citation in answer.citations:
         lines += [*citation_lines(citation), ""]
     return "\n".join(lines).strip()
@@ -147,12 +150,18 @@ def describe_filters(filters: Filters | None) -> str:
 # --- the sources panel ---------------------------------------------------------------------
 
 
+def quotes(passage: Passage, citation: Citation) -> bool:
+    return (
+        passage.doc_id == citation.doc_id and passage.start <= citation.start and citation.end <= passage.end
+    )
+
+
 def quote_in_context(citation: Citation, passages: Sequence[Passage]) -> tuple[str, str, str]:
     """(before, quote, after): the quote inside the retrieved passage that holds it."""
     for passage in passages:
         if passage.doc_id != citation.doc_id:
             continue
-        if passage.start <= citation.start and citation.end <= passage.end:
+        if quotes(passage, citation):
             start, end = citation.start - passage.start, citation.end - passage.start
             if passage.text[start:end] == citation.quote:
                 return passage.text[:start], citation.quote, passage.text[end:]
@@ -216,11 +225,7 @@ def source_card(citation: Citation, passages: Sequence[Passage]) -> str:
 
 
 def passage_item(passage: Passage, with_text: bool) -> str:
-    text = ""
-    if with_text:
-        snippet = " ".join(passage.text.split())
-        snippet = snippet[:240] + ("…" if len(snippet) > 240 else "")
-        text = f'<div class="src-snippet">{esc(snippet)}</div>'
+    text = f'<div class="src-snippet">{paragraphs_html(passage.text)}</div>' if with_text else ""
     return (
         f"<li>{title_html(passage.title, passage.doc_id, passage.url)}"
         f'<div class="src-meta">{meta_line(passage.source, passage.author, passage.published)}'
@@ -246,8 +251,8 @@ def search_note(search_query: str, question: str) -> str:
 def empty_panel() -> str:
     return panel(
         "Sources",
-        '<p class="src-note">Ask a question: each <b>[n]</b> in the answer is a verbatim quote from '
-        "an article, shown here highlighted in its passage, with its title, outlet, author, date and link.</p>",
+        '<p class="src-note">Ask a question: each <b>[n]</b> in the answer is a verbatim quote from an '
+        "article, shown here highlighted in its passage, with its title, outlet, author, date and link.</p>",
         "empty",
     )
 
@@ -264,9 +269,17 @@ def retrieved_panel(passages: Sequence[Passage], search_query: str, question: st
     )
 
 
+def searched(count: int) -> str:
+    if count == 0:
+        return "No passage matched the question (and the filters)"
+    if count == 1:
+        return "The only retrieved passage does not answer this question"
+    return f"None of the {count} retrieved passages answers this question"
+
+
 def answer_panel(answer: Answer) -> str:
     note = search_note(answer.search_query, answer.question)
-    if answer.error:
+    if answer.error and not answer.citations:
         items = "".join(passage_item(passage, with_text=True) for passage in answer.passages)
         return panel(
             "Retrieved passages (the answer failed, none is cited)",
@@ -276,15 +289,14 @@ def answer_panel(answer: Answer) -> str:
     if answer.refused:
         return panel(
             "Not answered",
-            f'{note}<p class="src-refusal">None of the {len(answer.passages)} retrieved passages '
-            "answers this question, so no source is shown.</p>",
+            f'{note}<p class="src-refusal">{searched(len(answer.passages))}, so no source is shown.</p>',
             "refused final",
         )
     cards = "".join(source_card(citation, answer.passages) for citation in answer.citations)
-    cited = {citation.doc_id for citation in answer.citations}
-    unused = sum(1 for passage in answer.passages if passage.doc_id not in cited)
-    foot = f'<p class="src-note">{unused} other retrieved passage(s) were not quoted.</p>' if unused else ""
-    return panel(f"Sources ({len(answer.citations)})", f"{note}{cards}{foot}", "cited final")
+    unused = sum(1 for passage in answer.passages if not any(quotes(passage, c) for c in answer.citations))
+    foot = f'<p class="src-note">{unused} other retrieved passage(s) not quoted.</p>' if unused else ""
+    cut = f'<p class="src-error">The answer is incomplete: {esc(answer.error)}</p>' if answer.error else ""
+    return panel(f"Sources ({len(answer.citations)})", f"{note}{cut}{cards}{foot}", "cited final")
 
 
 # --- the header, filters and collection facts ------------------------------------------------
@@ -334,7 +346,7 @@ def header_html(llm_label: str, name: str, facets: Facets) -> str:
         "articles, every claim with its source</span></div>"
         f'<div class="app-status" id="app-status">Answers by <b>{esc(llm_label)}</b> · collection '
         f"<b>{esc(name)}</b>: {facets.articles:,} article{'s' if facets.articles != 1 else ''}, "
-        f"{facets.chunks:,} chunks{span}</div></div>"
+        f"{facets.chunks:,} chunk{'s' if facets.chunks != 1 else ''}{span}</div></div>"
     )
 
 
@@ -433,24 +445,29 @@ def llm_label(service: RagService) -> str:
     return generator.info.label() if generator else "extractive: quoted sentences, no LLM"
 
 
-def build_app(service: RagService) -> gr.Blocks:
-    settings = service.settings
-    label = llm_label(service)
-    # The bundled model serves one request at a time; remote backends take a few in parallel.
-    answer_limit = 1 if label.startswith("local") else 4
+class WebChat:
+    """The page's event handlers over one shared service; all per-user state comes in as inputs."""
 
-    def facts(name: str) -> tuple[str, Any]:
-        facets = collection_facets(service, name)
-        return header_html(label, name, facets), gr.update(choices=facets.sources, value=[])
+    def __init__(self, service: RagService) -> None:
+        self.service = service
+        self.settings = service.settings
+        self.label = llm_label(service)
+        # The bundled model serves one request at a time; remote backends take a few in parallel.
+        self.answer_limit = 1 if self.label.startswith("local") else 4
 
-    def on_load() -> tuple[Any, str, Any]:
-        names = service.collections() or [settings.collection]
-        name = settings.collection if settings.collection in names else names[0]
-        header, outlets = facts(name)
-        picker = gr.update(choices=names, value=name, visible=len(names) > 1)
-        return picker, header, outlets
+    def facts(self, name: str) -> tuple[str, Any]:
+        """The header and the outlet choices of a collection."""
+        facets = collection_facets(self.service, name)
+        return header_html(self.label, name, facets), gr.update(choices=facets.sources, value=[])
+
+    def on_load(self) -> tuple[Any, str, Any]:
+        names = self.service.collections() or [self.settings.collection]
+        name = self.settings.collection if self.settings.collection in names else names[0]
+        header, outlets = self.facts(name)
+        return gr.update(choices=names, value=name, visible=len(names) > 1), header, outlets
 
     def respond(
+        self,
         question: str,
         turns: list[dict[str, Any]],
         collection: str,
@@ -458,6 +475,7 @@ def build_app(service: RagService) -> gr.Blocks:
         since: str | None,
         until: str | None,
     ) -> Iterator[tuple[Any, Any, Any, Any]]:
+        """Streams (chat, sources panel, question box, turns): passages first, then the answer."""
         question = (question or "").strip()
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -467,72 +485,80 @@ def build_app(service: RagService) -> gr.Blocks:
         turn = Turn(question, message="*Searching the articles…*", sources=panel("Searching…", ""))
         busy = gr.update(value="", interactive=False)
         yield chat_messages([*done, turn]), of_turn(number, turn.sources), busy, gr.skip()
-        for update in answer_turn(question, done, turn, collection, outlets, since, until):
+        for update in self.answer_turn(turn, done, collection, outlets, since, until):
             sources = of_turn(number, update) if isinstance(update, str) else update
-            yield chat_messages([*done, turn]), sources, busy, gr.skip()
+            yield chat_messages([*done, turn]), sources, gr.skip(), gr.skip()
         turn.sources = of_turn(number, turn.sources)
         saved = [asdict(item) for item in [*done, turn]]
         yield chat_messages([*done, turn]), turn.sources, gr.update(interactive=True), saved
 
     def answer_turn(
-        question: str,
-        done: list[Turn],
+        self,
         turn: Turn,
+        done: Sequence[Turn],
         collection: str,
-        outlets: list[str] | None,
+        outlets: Sequence[str] | None,
         since: str | None,
         until: str | None,
     ) -> Iterator[Any]:
-        """Fills `turn` as the answer streams; yields the sources panel (or gr.skip())."""
+        """Fills `turn` as the answer streams; yields the sources panel when it changes."""
         try:
             filters = make_filters(outlets, since, until)
-            answerer = service.answerer(collection or None)
+            answerer = self.service.answerer(collection or None)
             history = [(item.question, item.answer) for item in done if item.ok]
             sentences: list[str] = []
-            for event in answerer.stream(question, k=settings.top_k, filters=filters, history=history):
+            events = answerer.stream(turn.question, k=self.settings.top_k, filters=filters, history=history)
+            for event in events:
                 if isinstance(event, Retrieved):
                     turn.message = f"*Found {len(event.passages)} passages; writing the answer…*"
-                    turn.sources = retrieved_panel(event.passages, event.search_query, question)
+                    turn.sources = retrieved_panel(event.passages, event.search_query, turn.question)
                     yield turn.sources
-                elif isinstance(event, Draft):
-                    turn.message = draft_message(sentences, event.text)
-                    yield gr.skip()
-                elif isinstance(event, Sentence):
-                    sentences.append(event.text)
-                    turn.message = draft_message(sentences, "")
+                elif isinstance(event, Sentence | Draft):
+                    if isinstance(event, Sentence):
+                        sentences.append(event.text)
+                    turn.message = draft_message(sentences, event.text if isinstance(event, Draft) else "")
                     yield gr.skip()
                 elif isinstance(event, Done):
-                    answer = event.answer
-                    turn.answer, turn.ok = answer.answer, answer.error is None
-                    turn.message = answer_message(answer, filters)
-                    turn.sources = answer_panel(answer)
+                    turn.answer = event.answer.answer
+                    turn.ok = event.answer.error is None or bool(event.answer.citations)
+                    turn.message = answer_message(event.answer, filters)
+                    turn.sources = answer_panel(event.answer)
         except RagError as err:
             turn.message = f"**Error:** {md_escape(str(err))}"
-            turn.sources = panel("No sources", f"<p class=\"src-error\">{esc(err)}</p>", "failed final")
+            turn.sources = panel("No sources", f'<p class="src-error">{esc(err)}</p>', "failed final")
         except Exception as err:  # a readable message in the chat, the details in the log
             traceback.print_exc()
             turn.message = f"**Unexpected error** ({type(err).__name__}): {md_escape(str(err))}"
-            turn.sources = panel("No sources", f"<p class=\"src-error\">{esc(err)}</p>", "failed final")
+            turn.sources = panel("No sources", f'<p class="src-error">{esc(err)}</p>', "failed final")
         yield turn.sources
 
-    def show_sources(turns: list[dict[str, Any]], event: gr.SelectData) -> Any:
+    def show_sources(self, turns: list[dict[str, Any]], event: gr.SelectData) -> Any:
+        """Clicking an earlier message brings back the sources of its answer."""
         index = event.index if isinstance(event.index, int) else event.index[0]
         if 0 <= index // 2 < len(turns):
             return turns[index // 2]["sources"] or empty_panel()
         return gr.skip()
 
-    def add_articles(files: list[str] | None, collection: str, progress=gr.Progress(track_tqdm=True)):  # noqa: B008, ANN001, ANN202
+    def add_articles(
+        self,
+        files: list[str] | None,
+        collection: str,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - gradio's idiom
+    ) -> tuple[Any, Any, Any, Any]:
+        """(summary, header, outlets, file box): index the uploads into the current collection."""
         if not files:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        name = collection or self.settings.collection
         progress(0, desc="Reading the files…")
         try:
-            summary, _ = add_files(service, collection or settings.collection, files)
+            summary, _ = add_files(self.service, name, files)
         except RagError as err:
             summary = f"**Error:** {md_escape(str(err))}"
-        header, outlets = facts(collection or settings.collection)
+        header, outlets = self.facts(name)
         return summary, header, outlets, None
 
     def ask(
+        self,
         question: str,
         collection: str = "",
         sources: list[str] | None = None,
@@ -546,97 +572,129 @@ def build_app(service: RagService) -> gr.Blocks:
         history: earlier [question, answer] pairs, for follow-up questions.
         """
         try:
-            answerer = service.answerer(collection or None)
+            answerer = self.service.answerer(collection or None)
             pairs = [(str(pair[0]), str(pair[1])) for pair in history or [] if len(pair) >= 2]
             answer = answerer.ask(
-                question, k=k or settings.top_k, filters=make_filters(sources, since, until), history=pairs
+                question,
+                k=min(max(k, 1), 50) if k else self.settings.top_k,
+                filters=make_filters(sources, since, until),
+                history=pairs,
             )
         except RagError as err:
             raise gr.Error(str(err)) from err
         return answer.to_json()
 
-    with gr.Blocks(title="News Q&A", analytics_enabled=False) as demo:
-        turns = gr.State([])
-        header = gr.HTML(header_html(label, settings.collection, Facets()), elem_id="app-header")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=420):
-                chatbot = gr.Chatbot(
-                    elem_id="chat",
-                    label="Conversation",
-                    show_label=False,
-                    height=540,
-                    buttons=["copy"],
-                    feedback_options=None,
-                    placeholder="Ask about the news articles in the collection. "
-                    "Follow-up questions keep the conversation's context.",
-                    sanitize_html=True,
-                    allow_tags=False,
-                    latex_delimiters=[],
-                    layout="bubble",
-                )
-                with gr.Row(equal_height=True):
-                    question = gr.Textbox(
-                        elem_id="question",
-                        show_label=False,
-                        placeholder="Ask a question about the articles…",
-                        lines=1,
-                        max_lines=4,
-                        scale=5,
-                        autofocus=True,
-                        submit_btn=False,
-                    )
-                    send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
-                with gr.Accordion("Filters and collection", open=False, elem_id="filters"):
-                    with gr.Row():
-                        picker = gr.Dropdown(
-                            [settings.collection],
-                            value=settings.collection,
-                            label="Collection",
-                            visible=False,
-                            elem_id="collection",
-                        )
-                        outlets = gr.Dropdown(
-                            [], multiselect=True, label="Outlets", info="All when empty", elem_id="outlets"
-                        )
-                    with gr.Row():
-                        since = gr.DateTime(include_time=False, type="string", label="From", elem_id="since")
-                        until = gr.DateTime(include_time=False, type="string", label="Until", elem_id="until")
-                with gr.Accordion("Add articles", open=False, elem_id="add-articles"):
-                    files = gr.File(
-                        label="Files (txt, md, html, json, jsonl, csv): added to the current collection",
-                        file_count="multiple",
-                        file_types=UPLOAD_TYPES,
-                        elem_id="upload",
-                        height=140,
-                    )
-                    upload_summary = gr.Markdown(elem_id="upload-summary")
-            with gr.Column(scale=2, min_width=320):
-                sources = gr.HTML(empty_panel(), elem_id="sources", max_height=720, js_on_load=None)
 
-        answer_inputs = [question, turns, picker, outlets, since, until]
-        answer_outputs = [chatbot, sources, question, turns]
-        for trigger in (question.submit, send.click):
-            trigger(
-                respond,
-                answer_inputs,
-                answer_outputs,
-                api_visibility="private",
-                concurrency_id="answer",
-                concurrency_limit=answer_limit,
-                show_progress="hidden",
-            )
-        chatbot.select(show_sources, [turns], [sources], api_visibility="private", show_progress="hidden")
-        chatbot.clear(lambda: ([], empty_panel()), None, [turns, sources], api_visibility="private")
-        picker.change(facts, [picker], [header, outlets], api_visibility="private")
-        files.upload(
-            add_articles,
-            [files, picker],
-            [upload_summary, header, outlets, files],
-            api_visibility="private",
-            concurrency_id="index",
+@dataclass
+class Controls:
+    """The components the events read and write."""
+
+    header: Any
+    chatbot: Any
+    question: Any
+    send: Any
+    picker: Any
+    outlets: Any
+    since: Any
+    until: Any
+    files: Any
+    upload_summary: Any
+    sources: Any
+    turns: Any
+
+
+def chat_column(settings_collection: str) -> dict[str, Any]:
+    """The conversation, the question box, the filters and the upload box."""
+    parts: dict[str, Any] = {}
+    parts["chatbot"] = gr.Chatbot(
+        elem_id="chat",
+        label="Conversation",
+        show_label=False,
+        height=540,
+        buttons=["copy"],  # copies the answer with its numbered sources, as Markdown
+        feedback_options=None,
+        placeholder="Ask about the news articles in the collection. "
+        "Follow-up questions keep the conversation's context.",
+        sanitize_html=True,
+        allow_tags=False,
+        latex_delimiters=[],
+        layout="bubble",
+    )
+    with gr.Row(equal_height=True):
+        parts["question"] = gr.Textbox(
+            elem_id="question",
+            show_label=False,
+            placeholder="Ask a question about the articles…",
+            lines=1,
+            max_lines=4,
+            scale=5,
+            autofocus=True,
+            submit_btn=False,
         )
-        demo.load(on_load, None, [picker, header, outlets], api_visibility="private")
-        gr.api(ask, api_name="ask", concurrency_id="answer", concurrency_limit=answer_limit)
+        parts["send"] = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+    with gr.Accordion("Filters and collection", open=False, elem_id="filters"):
+        with gr.Row():
+            parts["picker"] = gr.Dropdown(
+                [settings_collection],
+                value=settings_collection,
+                label="Collection",
+                visible=False,  # shown when there are several
+                elem_id="collection",
+            )
+            parts["outlets"] = gr.Dropdown(
+                [], multiselect=True, label="Outlets", info="All when empty", elem_id="outlets"
+            )
+        with gr.Row():
+            parts["since"] = gr.DateTime(include_time=False, type="string", label="From", elem_id="since")
+            parts["until"] = gr.DateTime(include_time=False, type="string", label="Until", elem_id="until")
+    with gr.Accordion("Add articles", open=False, elem_id="add-articles"):
+        parts["files"] = gr.File(
+            label="Files (txt, md, html, json, jsonl, csv): added to the current collection",
+            file_count="multiple",
+            file_types=UPLOAD_TYPES,
+            elem_id="upload",
+            height=140,
+        )
+        parts["upload_summary"] = gr.Markdown(elem_id="upload-summary")
+    return parts
+
+
+def layout(chat: WebChat) -> Controls:
+    header = gr.HTML(chat.facts(chat.settings.collection)[0], elem_id="app-header")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=420):
+            parts = chat_column(chat.settings.collection)
+        with gr.Column(scale=2, min_width=320):
+            sources = gr.HTML(empty_panel(), elem_id="sources", max_height=720, js_on_load=None)
+    return Controls(header=header, sources=sources, turns=gr.State([]), **parts)
+
+
+def wire(chat: WebChat, ui: Controls, demo: gr.Blocks) -> None:
+    private: dict[str, Any] = {"api_visibility": "private"}
+    answering: dict[str, Any] = {"concurrency_id": "answer", "concurrency_limit": chat.answer_limit}
+    inputs = [ui.question, ui.turns, ui.picker, ui.outlets, ui.since, ui.until]
+    outputs = [ui.chatbot, ui.sources, ui.question, ui.turns]
+    for trigger in (ui.question.submit, ui.send.click):
+        trigger(chat.respond, inputs, outputs, show_progress="hidden", **private, **answering)
+    ui.chatbot.select(chat.show_sources, [ui.turns], [ui.sources], show_progress="hidden", **private)
+    ui.chatbot.clear(lambda: ([], empty_panel()), None, [ui.turns, ui.sources], **private)
+    ui.picker.change(chat.facts, [ui.picker], [ui.header, ui.outlets], **private)
+    ui.files.upload(
+        chat.add_articles,
+        [ui.files, ui.picker],
+        [ui.upload_summary, ui.header, ui.outlets, ui.files],
+        concurrency_id="index",
+        **private,
+    )
+    demo.load(chat.on_load, None, [ui.picker, ui.header, ui.outlets], **private)
+    gr.api(chat.ask, api_name="ask", **answering)
+
+
+def build_app(service: RagService) -> gr.Blocks:
+    """The page over one shared service (its models and LLM server are reused by every user)."""
+    chat = WebChat(service)
+    with gr.Blocks(title="News Q&A", analytics_enabled=False) as demo:
+        wire(chat, layout(chat), demo)
     return demo
 
 
@@ -644,15 +702,17 @@ CSS = """
 .app-head { display: flex; flex-wrap: wrap; align-items: baseline; justify-content: space-between;
   gap: .25rem 1rem; padding: .25rem .25rem .5rem; border-bottom: 1px solid var(--border-color-primary); }
 .app-title { font-size: 1.35rem; font-weight: 700; }
-.app-title span { font-size: .9rem; font-weight: 400; color: var(--body-text-color-subdued); margin-left: .4rem; }
+.app-title span { font-size: .9rem; font-weight: 400; color: var(--body-text-color-subdued);
+  margin-left: .4rem; }
 .app-status { font-size: .85rem; color: var(--body-text-color-subdued); }
 .src-panel h3 { margin: 0 0 .5rem; font-size: 1rem; }
 .src-panel.empty .src-note { font-size: .9rem; }
 .src-card { border: 1px solid var(--border-color-primary); border-left: 4px solid var(--color-accent);
-  border-radius: 8px; padding: .6rem .75rem; margin-bottom: .75rem; background: var(--block-background-fill); }
-.src-card header { display: flex; gap: .5rem; align-items: baseline; font-weight: 600; }
+  border-radius: 8px; padding: .6rem .75rem; margin-bottom: .75rem;
+  background: var(--block-background-fill); }
+.src-card header { display: flex; gap: .5rem; align-items: baseline; font-weight: 600; text-align: left; }
 .src-n { color: var(--color-accent); font-weight: 700; white-space: nowrap; }
-.src-title { color: var(--body-text-color); text-decoration: none; }
+.src-title { flex: 1; text-align: left; color: var(--body-text-color); text-decoration: none; }
 a.src-title:hover { text-decoration: underline; }
 .src-meta { font-size: .8rem; color: var(--body-text-color-subdued); margin: .15rem 0 .35rem; }
 .src-outlet { font-weight: 600; }
@@ -664,7 +724,7 @@ a.src-title:hover { text-decoration: underline; }
 .src-list { padding-left: 1.2rem; margin: .25rem 0; }
 .src-list li { margin-bottom: .45rem; }
 .src-list.pending { opacity: .7; }
-.src-snippet { font-size: .8rem; color: var(--body-text-color-subdued); }
+.src-snippet { font-size: .8rem; color: var(--body-text-color-subdued); max-height: 9rem; overflow-y: auto; }
 .src-note { font-size: .8rem; color: var(--body-text-color-subdued); margin: .25rem 0 .5rem; }
 .src-refusal { padding: .6rem .75rem; border-radius: 8px; background: var(--background-fill-secondary);
   border: 1px dashed var(--border-color-primary); }
@@ -698,9 +758,17 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs:
     )
 
 
+def has_display() -> bool:
+    """A desktop to open a browser on (never a text browser taking over the server's terminal)."""
+    return sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
 def serve(service: RagService, host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False) -> None:
+    """`rag serve` / `python app.py`: seeds indexed when the collection is empty, models warm, page up."""
     ensure_indexed(service)
     warm_up(service)
     demo = build_app(service)
     print(f"Web chat on http://{host}:{port}  (Ctrl-C stops it)", file=sys.stderr, flush=True)
-    launch(demo, host, port, inbrowser=open_browser)
+    launch(demo, host, port, inbrowser=open_browser and has_display())

@@ -83,9 +83,23 @@ class ChatPage:
         self.page.fill("#question textarea", question)
         self.page.click("#ask")
 
+    def new_conversation(self) -> None:
+        """The chat's Clear button: no history, an empty sources panel."""
+        self.page.click("#chat button[aria-label='Clear']")
+        self.page.wait_for_selector("#sources .src-panel.empty")
+        assert self.page.locator('#chat [data-testid="user"]').count() == 0
+
     def wait_for_retrieved(self) -> None:
         self.page.wait_for_selector(
             "#sources .src-panel.pending, #sources .src-panel.final", timeout=ANSWER_TIMEOUT_MS
+        )
+
+    def wait_for_draft(self) -> None:
+        """Until the answer is being written (the draft ends with the cursor ▍)."""
+        self.page.wait_for_function(
+            """() => { const bots = document.querySelectorAll('#chat [data-testid="bot"]');
+                       return bots.length && bots[bots.length - 1].innerText.includes('▍'); }""",
+            timeout=ANSWER_TIMEOUT_MS,
         )
 
     def wait_for_answer(self, turn: int) -> None:
