@@ -157,6 +157,8 @@ def best_support(sentence: str, spans: Sequence[Span], hinted: set[int]) -> Supp
     for span in spans:
         if not numbers <= span.terms:
             continue  # a number the quote does not state is not supported by it
+        if numbers and not numbers_keep_their_words(MARKER.sub("", sentence), span.text):
+            continue  # "ten injured" is not supported by "killing ten, injuring dozens"
         covered = sum(term_weight(term) for term in terms if term in span.terms)
         score = covered / total
         if span.passage_index in hinted:
@@ -166,6 +168,31 @@ def best_support(sentence: str, spans: Sequence[Span], hinted: set[int]) -> Supp
     if best is None or best.score < MIN_SUPPORT:
         return None
     return best
+
+
+CLAUSE_BREAK = re.compile(r"[,;:()\u2013\u2014]|\s(?:and|but|while|whereas|as well as)\s", re.IGNORECASE)
+NUMBER_NEIGHBOURS = 2  # content words either side of a number in the answer that it binds to
+
+
+def numbers_keep_their_words(answer: str, quote: str) -> bool:
+    """Each number of the answer sits, in the quote, in a clause with the words next to it.
+
+    The words next to a number in its clause of the answer ("ten civilians were injured")
+    that the quote uses at all must be in the quote's clause holding that number; otherwise
+    the quote says the number about something else.
+    """
+    quote_clauses = [set(content_terms(clause)) for clause in CLAUSE_BREAK.split(quote)]
+    quote_terms = set().union(*quote_clauses)
+    for clause in CLAUSE_BREAK.split(answer):
+        terms = content_terms(clause)
+        for position, term in enumerate(terms):
+            if not term[0].isdigit():
+                continue
+            nearby = terms[max(0, position - NUMBER_NEIGHBOURS) : position + NUMBER_NEIGHBOURS + 1]
+            neighbours = {t for t in nearby if t != term and t in quote_terms}
+            if not any(term in other and neighbours <= other for other in quote_clauses):
+                return False
+    return True
 
 
 def select_evidence(question: str, spans: Sequence[Span], limit: int) -> list[Span]:

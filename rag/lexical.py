@@ -105,12 +105,12 @@ def build(collection: Collection, folder: Path, digest: str) -> LexicalIndex:
         if len(page["ids"]) < PAGE:
             break
         offset += PAGE
-    retriever = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=10)
+    retriever = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(10, len(nodes)))
     # Written to a temporary folder then swapped in: a reader never sees half an index.
     temporary = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
-    retriever.persist(str(temporary))
+    retriever.persist(str(temporary), show_progress=False)
     (temporary / STATE_FILE).write_text(json.dumps({"digest": digest, "chunks": len(nodes)}))
     shutil.rmtree(folder, ignore_errors=True)
     temporary.rename(folder)

@@ -92,3 +92,16 @@ def test_unanswerable_question_is_refused_without_citations(seeded_service: RagS
     answer = seeded_service.answerer(backend="extractive").ask(WORLD_CUP_QUESTION)
     assert answer.refused and answer.citations == []
     assert "do not answer" in answer.answer
+
+
+def test_a_number_must_keep_its_words_in_the_quote() -> None:
+    quote = (
+        "Armenia launched an overnight missile attack in Ganja on October 11, "
+        "killing ten civilians and injuring dozens of others."
+    )
+    spans = passage_sentences([passage(quote)])
+    assert best_support("Ten civilians were killed in Ganja on October 11.", spans, set()) is not None
+    assert best_support("On October 11, 10 civilians were killed in Ganja.", spans, set()) is not None
+    assert best_support("Dozens of civilians were injured in Ganja.", spans, set()) is not None
+    # The quote says ten of the killed, not of the injured.
+    assert best_support("Ten civilians were injured in Ganja on October 11.", spans, set()) is None

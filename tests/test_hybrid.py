@@ -34,8 +34,10 @@ def test_diversify_caps_articles_and_drops_wire_copies() -> None:
         passage("c1", "C", "Wire copy: " + story),
         passage("d1", "D", "A different story about football."),
     ]
-    chosen = diversify(ranked, 5, per_article=2, max_overlap=0.6)
+    chosen = diversify(ranked, 4, per_article=2, max_overlap=0.6)
     assert [p.chunk_id for p in chosen] == ["a1", "a2", "b1", "d1"]
+    # Places left over are filled with the article's further passages, in rank order.
+    assert [p.chunk_id for p in diversify(ranked, 5, 1, 0.6)] == ["a1", "a2", "a3", "b1", "d1"]
 
 
 def test_date_window_resolves_relative_dates() -> None:

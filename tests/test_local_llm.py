@@ -48,5 +48,9 @@ def test_follow_up_is_condensed_with_the_history(local: RagService) -> None:
     first = answerer.ask(GANJA_QUESTION)
     follow = answerer.ask("And how many were injured?", history=[(GANJA_QUESTION, first.answer)])
     assert "ganja" in follow.search_query.lower()
-    assert not follow.refused
-    assert "dozens" in follow.answer.lower() or any("injuring dozens" in c.quote for c in follow.citations)
+    assert any("injuring dozens" in p.text for p in follow.passages)
+    # The 1.5B model tends to say "ten injured" here; such a sentence must not pass as cited:
+    # the answer is either the right one or a refusal, never "ten" quoted for the injured.
+    if not follow.refused:
+        assert "dozens" in follow.answer.lower()
+    assert "ten civilians were injured" not in follow.answer.lower()
