@@ -17,6 +17,7 @@ from pathlib import Path
 
 from llama_index.core.prompts import PromptTemplate
 
+from rag.articles import decode_text
 from rag.citations import (
     MARKER,
     Span,
@@ -359,7 +360,7 @@ def not_english(question: str) -> bool:
 
 
 def check_question(question: str) -> str:
-    question = " ".join(question.split())
+    question = " ".join(_valid_text(question).split())
     if not question:
         raise UsageError("The question is empty: type a question about the news articles.")
     if len(question) > MAX_QUESTION_CHARS:
@@ -369,6 +370,20 @@ def check_question(question: str) -> str:
     if not re.search(r"\w", question):
         raise UsageError("The question has no words: type a question about the news articles.")
     return question
+
+
+def _valid_text(text: str) -> str:
+    """Text with no lone surrogates: those are bytes a terminal sent that were not UTF-8 (Python
+    keeps them as surrogates in argv: decoded here like a corpus file), or broken JSON escapes."""
+    if not SURROGATE.search(text):
+        return text
+    try:
+        return decode_text(text.encode("utf-8", "surrogateescape"))[0]
+    except UnicodeEncodeError:
+        return SURROGATE.sub("\ufffd", text)
+
+
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _ms_since(started: float) -> float:

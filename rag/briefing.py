@@ -674,6 +674,8 @@ def _jsonl_questions(text: str, name: str) -> Iterator[Record]:
             yield number, json.loads(line)
         except json.JSONDecodeError as err:
             yield number, LoadProblem(name, f"invalid JSON line: {err.msg}", number)
+        except (ValueError, RecursionError) as err:  # a 5,000-digit number, nesting 100,000 deep
+            yield number, LoadProblem(name, f"invalid JSON line: {str(err)[:80]}", number)
 
 
 def _items(data: Any) -> list[Any] | None:
@@ -694,6 +696,9 @@ def _json_questions(text: str, name: str) -> Iterator[Record]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         yield None, LoadProblem(name, f"invalid JSON: {err.msg}", err.lineno)
+        return
+    except (ValueError, RecursionError) as err:
+        yield None, LoadProblem(name, f"invalid JSON: {str(err)[:80]}")
         return
     items = _items(data)
     if items is None:
@@ -722,6 +727,9 @@ def _yaml_questions(text: str, name: str) -> Iterator[Record]:
     try:
         data = yaml.safe_load(text)
         root = yaml.compose(text)
+    except RecursionError:
+        yield None, LoadProblem(name, "invalid YAML: nested too deeply")
+        return
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         yield None, LoadProblem(name, f"invalid YAML: {getattr(err, 'problem', None) or err}",

@@ -408,6 +408,128 @@ def bench_retrieval_command(
     typer.echo(markdown_table(HEADER, rows))
 
 
+def print_table(table: tuple[list[str], list[list[str]]], notes: list[str], command: str) -> None:
+    from rag.bench import markdown_table
+
+    typer.echo(f"$ {command}\n")
+    for note in notes:
+        typer.echo(note)
+    typer.echo("")
+    typer.echo(markdown_table(*table))
+
+
+SEED_QUESTIONS = [
+    "How many civilians were killed in the attack on Ganja on October 11?",
+    "Which city did Armenia attack with a missile on October 11?",
+    "What did the Azerbaijani armed forces say they act within?",
+]
+QuestionsArg = Annotated[
+    Path | None, typer.Argument(help="Questions file (JSONL, txt, …) [default: three seed questions]")
+]
+
+
+def read_questions(questions_file: Path | None, limit: int | None) -> list[str]:
+    if questions_file is None:
+        return SEED_QUESTIONS[:limit]
+    from rag.evaluate import load_questions
+
+    if not questions_file.exists():
+        raise UsageError(f"No such questions file: {questions_file}")
+    return [question.question for question in load_questions(questions_file).questions[:limit]]
+
+
+@bench_app.command("embed")
+@friendly_errors
+def bench_embed_command(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Articles to sample [default: seeds/]")] = None,
+    chunks: Annotated[int, typer.Option("--chunks", min=8, help="Chunks in the sample.")] = 1000,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Interleaved rounds.")] = 2,
+) -> None:
+    """Embedding throughput of the model alone vs `rag index` on the same chunks, fp32 vs shipped."""
+    from rag.bench_speed import bench_embed
+
+    settings = load_settings()
+    targets = paths or [settings.seeds_dir]
+    table, notes = bench_embed(targets, settings, chunks, rounds)
+    names = " ".join(str(path) for path in targets)
+    print_table(table, notes, f"rag bench embed {names} --chunks {chunks} --rounds {rounds}")
+
+
+@bench_app.command("latency")
+@friendly_errors
+def bench_latency_command(
+    questions_file: QuestionsArg = None,
+    collection: CollectionOpt = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N.")] = None,
+) -> None:
+    """Retrieval latency p50/p95 (question in, passages out, no LLM) and its parts."""
+    from rag.bench_speed import bench_latency
+
+    service = RagService(load_settings(collection=collection))
+    table, notes = bench_latency(read_questions(questions_file, limit), service.retriever(), service.settings)
+    where = f" {questions_file}" if questions_file else ""
+    print_table(table, notes, f"rag bench latency{where} --collection {service.settings.collection}")
+
+
+@bench_app.command("llm")
+@friendly_errors
+def bench_llm_command(
+    questions_file: QuestionsArg = None,
+    collection: CollectionOpt = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N.")] = None,
+) -> None:
+    """The local model: time to first token (question in) and tokens/s at the default context."""
+    from rag.bench_speed import bench_llm
+
+    service = RagService(load_settings(collection=collection, llm="local"))
+    table, notes = bench_llm(service, read_questions(questions_file, limit))
+    print_table(table, notes, f"rag bench llm --collection {service.settings.collection}")
+
+
+@bench_app.command("memory")
+@friendly_errors
+def bench_memory_command(
+    corpus: Annotated[Path | None, typer.Argument(help="Articles to index [default: seeds/]")] = None,
+) -> None:
+    """Peak memory of `rag index`, `rag ask` and `rag serve`, each in its own process."""
+    from rag.bench_speed import bench_memory
+
+    settings = load_settings()
+    target = corpus or settings.seeds_dir
+    table, notes = bench_memory(settings, target, SEED_QUESTIONS[0])
+    print_table(table, notes, f"rag bench memory {target}")
+
+
+@bench_app.command("load")
+@friendly_errors
+def bench_load_command(
+    questions_file: QuestionsArg = None,
+    users: Annotated[int, typer.Option("--users", min=1, max=60, help="Simulated users at once.")] = 20,
+    questions: Annotated[int, typer.Option("--questions", min=1, help="Questions per user.")] = 5,
+    collection: CollectionOpt = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds for the whole test.")] = 300,
+) -> None:
+    """N users asking through the web app's /ask at once (127.0.0.1, extractive answers)."""
+    from rag.bench_speed import bench_load, free_port
+    from rag.web import build_app, ensure_indexed, launch, warm_up
+
+    service = RagService(load_settings(collection=collection, llm="extractive"))
+    ensure_indexed(service)
+    warm_up(service)
+    demo = build_app(service)
+    port = free_port()
+    launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    try:
+        table, notes, errors = bench_load(
+            f"http://127.0.0.1:{port}/", read_questions(questions_file, None), users, questions, timeout
+        )
+    finally:
+        demo.close()
+    print_table(table, notes, f"rag bench load --users {users} --questions {questions}")
+    if errors:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ from rag.metrics import (
 )
 from rag.retrieve import Filters, Passage, Retriever
 from rag.service import RagService
-from rag.settings import Settings
+from rag.settings import PROJECT_ROOT, Settings
 
 QUESTION_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".yaml", ".yml"}
 RESULTS = "results.jsonl"
@@ -440,7 +440,7 @@ class Evaluation:
         s = self.settings
         return {
             "collection": s.collection,
-            "retrieval_mode": getattr(s, "retrieval_mode", "vector"),
+            "retrieval_mode": s.retrieval_mode,
             "k": self.k,
             "retrieval_depth": self.depth,
             "llm": self.backend,
@@ -532,17 +532,30 @@ class Evaluation:
             "total": answer.timings.get("total_ms"),
         }
 
-    def _score(self, record: dict[str, Any], question: Question, top_k_texts: list[str]) -> None:
+    def _score(self, record: dict[str, Any], question: Question, top_k_texts: list[str] | None) -> None:
+        """Scores a record. With `top_k_texts` None it re-scores a stored record: everything
+        but the evidence metrics (the passage texts are not stored) and LLM verdicts is
+        computed again from what the record holds, so a fixed metric applies to earlier runs."""
         retrieved_ids = [item["doc_id"] for item in record["retrieved"]]
-        metrics: dict[str, Any] = {
-            metric.label: metric.compute(question.gold_doc_ids, retrieved_ids) for metric in RETRIEVAL_METRICS
-        }
-        metrics["evidence_recall"] = EvidenceRecall().compute(question.evidence, top_k_texts)
-        metrics["evidence_coverage"] = EvidenceCoverage().compute(question.evidence, top_k_texts)
+        metrics: dict[str, Any] = dict(record.get("metrics") or {})
+        metrics.update(
+            {
+                metric.label: metric.compute(question.gold_doc_ids, retrieved_ids)
+                for metric in RETRIEVAL_METRICS
+            }
+        )
+        if top_k_texts is not None:
+            metrics["evidence_recall"] = EvidenceRecall().compute(question.evidence, top_k_texts)
+            metrics["evidence_coverage"] = EvidenceCoverage().compute(question.evidence, top_k_texts)
         if not self.options.retrieval_only:
             said = "" if record["refused"] else record["answer"]
-            metrics["strict"] = StrictAnswerMatch().compute(said, question.answers)
-            metrics["judged"] = None
+            strict = StrictAnswerMatch().compute(said, question.answers)
+            if strict == 1.0 and metrics.get("judged") is not None:
+                metrics["judged"] = 1.0  # a strict match is judged right too
+            elif strict != metrics.get("strict"):
+                metrics["judged"] = None  # to be judged again
+            metrics["strict"] = strict
+            metrics.setdefault("judged", None)
             metrics["refusal_correct"] = RefusalRates().compute(
                 bool(record["refused"]), question.unanswerable, bool(record["error"])
             )
@@ -553,8 +566,12 @@ class Evaluation:
                 record["citations"], question.gold_doc_ids, question.evidence
             )
         record["metrics"] = metrics
-        if self.judging:
+        if self.judging and top_k_texts is not None:
             self.judge_record(record, question)
+
+    def rescore(self, record: dict[str, Any], question: Question) -> None:
+        record["gold"] = question.gold()
+        self._score(record, question, None)
 
     def needs_judging(self, record: Mapping[str, Any]) -> bool:
         metrics = record["metrics"]
@@ -578,13 +595,27 @@ class Evaluation:
 
 
 def question_filters(asked_on: str) -> Filters:
-    """Retrieval as of the day the question was asked: no news published after it.
+    """Retrieval as of the day the question was asked: no news published after it, and the
+    retriever's date prior ("this week" = the days before it)."""
+    return Filters(as_of=asked_on)
 
-    Uses the retriever's `as_of` (a hard bound plus its date prior) when it has one.
-    """
-    if "as_of" in {item.name for item in fields(Filters)}:
-        return Filters(**{"as_of": asked_on})  # type: ignore[arg-type]
-    return Filters(until=asked_on)
+
+def code_version() -> dict[str, Any]:
+    """The git commit the code was run from, and whether rag/ or prompts/ had local changes."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
+    try:
+        return {
+            "commit": git("rev-parse", "--short", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--", "rag", "prompts")),
+        }
+    except (OSError, subprocess.SubprocessError):
+        return {}
 
 
 def prompts_digest(directory: Path) -> str:
@@ -790,11 +821,15 @@ def _run_in(
         log(f"resuming {out}: {len(done)} of {len(questions)} questions done (--fresh to start over)")
     todo = [question for question in questions if question.id not in done]
     by_id = {question.id: question for question in questions}
+    for record in done.values():
+        evaluation.rescore(record, by_id[record["id"]])
     unjudged = [record for record in done.values() if evaluation.needs_judging(record)]
     if unjudged:
         log(f"judging {len(unjudged)} earlier answer(s)")
-        for record in unjudged:
-            evaluation.judge_record(record, by_id[record["id"]])
+        with progress_bar(len(unjudged), 0, evaluation.options.progress, log) as judged:
+            for record in unjudged:
+                evaluation.judge_record(record, by_id[record["id"]])
+                judged(by_id[record["id"]], record, running_score(unjudged))
     with (
         (out / RESULTS).open("a", encoding="utf-8") as results,
         progress_bar(len(questions), len(done), evaluation.options.progress, log) as progress,
@@ -820,6 +855,7 @@ def _run_in(
         "settings": run_settings,
         "corpus": evaluation.corpus_info(),
         "model": evaluation.model_info(),
+        "code": code_version(),
         "questions_file": str(question_set.path),
         "problems": [str(problem) for problem in question_set.problems],
         "date": started_at.isoformat(timespec="seconds"),
@@ -964,7 +1000,7 @@ def compare_runs(a: Path, b: Path) -> Comparison:
         for key in sorted(set(settings_a) | set(settings_b))
         if settings_a.get(key) != settings_b.get(key)
     }
-    for key in ("corpus", "model"):
+    for key in ("corpus", "model", "code"):
         if report_a.get(key) != report_b.get(key):
             changed[key] = (report_a.get(key), report_b.get(key))
     return Comparison(

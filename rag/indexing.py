@@ -183,8 +183,7 @@ def embed_and_store(
     ) as bar:
         for start in range(0, len(nodes), write_batch):
             batch = nodes[start : start + write_batch]
-            texts = [node.get_content(MetadataMode.EMBED) for node in batch]
-            for node, vector in zip(batch, model.get_text_embedding_batch(texts), strict=True):
+            for node, vector in zip(batch, embed_sorted(model, batch), strict=True):
                 node.embedding = vector
             store.add(batch)  # type: ignore[arg-type]
             articles_done.update(str(node.metadata["doc_id"]) for node in batch)
@@ -195,6 +194,21 @@ def embed_and_store(
             )
             bar.update(len(batch))
     return len(nodes)
+
+
+def embed_sorted(model: BaseEmbedding, nodes: Sequence[TextNode]) -> list[list[float]]:
+    """Vectors for the nodes, in their order, embedded shortest first.
+
+    The model pads every text of a batch to the longest one: with texts of like length
+    together (an article's last chunk is short) little of each batch is padding.
+    """
+    texts = [node.get_content(MetadataMode.EMBED) for node in nodes]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = model.get_text_embedding_batch([texts[i] for i in order])
+    result: list[list[float]] = [[] for _ in texts]
+    for position, vector in zip(order, vectors, strict=True):
+        result[position] = vector
+    return result
 
 
 @contextmanager

@@ -54,14 +54,14 @@ def plain_text(text: str) -> str:
 
 def answer_tokens(text: str) -> list[str]:
     """Words for strict matching: case, accents, quotes, punctuation, thousands separators and
-    number words normalised ("Ten" -> "10", "twenty-five" -> "25", "1,200" -> "1200"); the
-    articles a/an/the and `[n]` markers dropped."""
+    number words normalised ("Ten" -> "10", "twenty-five" -> "25", "1,200" -> "1200", "&" ->
+    "and", "%" -> "percent"); the articles a/an/the and `[n]` markers dropped."""
     text = MARKER.sub(" ", plain_text(text))
     text = unicodedata.normalize("NFKD", text)
     text = "".join(char for char in text if not unicodedata.combining(char)).casefold()
     text = THOUSANDS.sub("", text)
     text = ACRONYM.sub(lambda match: match.group().replace(".", ""), text)  # U.S. -> us
-    text = text.replace("%", " percent ")
+    text = text.replace("%", " percent ").replace("&", " and ")
     tokens: list[str] = []
     for word in TOKEN.findall(text):
         if word in ARTICLES:

@@ -80,6 +80,7 @@ def header_lines(report: Mapping[str, Any]) -> list[tuple[str, str]]:
             "settings",
             ", ".join(f"{key} {value}" for key, value in settings.items() if key != "prompts_sha256"),
         ),
+        ("code", " ".join(f"{key} {value}" for key, value in (report.get("code") or {}).items()) or "–"),
         ("wall time", f"{wall / 60:.1f} min ({wall:.0f} s)" if isinstance(wall, int | float) else "–"),
         ("errors", str(report.get("metrics", {}).get("errors", 0))),
     ]
@@ -174,11 +175,16 @@ def bar_chart(rows: Sequence[tuple[str, str, float | None]]) -> str:
 
 
 def histogram(values: Sequence[float], title: str, marks: Mapping[str, float | None]) -> str:
-    """Distribution of one latency (seconds on the axis), with p50/p95 lines."""
+    """Distribution of one latency (seconds on the axis), with p50/p95 lines. The axis ends at
+    twice the p95, so one slow outlier (a cold start) does not squash the rest: slower
+    questions go in the last bar."""
     if not values:
         return '<p class="muted">no timings</p>'
     width, height, pad = 640, 180, 30
-    top = max(values) or 1.0
+    p95 = marks.get("p95")
+    top = min(max(values), 2 * p95) if p95 else max(values)
+    top = top or 1.0
+    clipped = max(values) > top
     bins = max(5, min(30, int(math.sqrt(len(values))) * 2))
     counts = [0] * bins
     for value in values:
@@ -214,7 +220,10 @@ def histogram(values: Sequence[float], title: str, marks: Mapping[str, float | N
         f'<line x1="{pad}" x2="{width - pad}" y1="{height - pad}" y2="{height - pad}" stroke="#57606a"/>'
     )
     parts.append(f'<text x="{pad}" y="{height - 8}">0 s</text>')
-    parts.append(f'<text x="{width - pad - 40}" y="{height - 8}">{top / 1000:.2f} s</text>')
+    parts.append(
+        f'<text x="{width - pad}" y="{height - 8}" text-anchor="end">'
+        f"{'≥ ' if clipped else ''}{top / 1000:.2f} s</text>"
+    )
     parts.append(f'<text x="{width / 2 - 60:.0f}" y="{height - 8}">{escape(title)}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -325,8 +334,10 @@ def format_comparison(comparison: Comparison) -> str:
     lines.append(f"{'metric':<36} {'A':>9} {'B':>9} {'delta':>9}")
     for name, before, after in comparison.rows:
         delta = after - before if before is not None and after is not None else None
-        shown = "–" if delta is None else f"{delta:+.3f}" if isinstance(delta, float) else f"{delta:+d}"
         digits = 1 if name.startswith("latency_ms") else 3
+        shown = (
+            "–" if delta is None else f"{delta:+.{digits}f}" if isinstance(delta, float) else f"{delta:+d}"
+        )
         lines.append(f"{name:<36} {fmt(before, digits):>9} {fmt(after, digits):>9} {shown:>9}")
     lines.append("")
     lines.append(

@@ -44,6 +44,9 @@ def article_text(number: int) -> str:
     body = rng.sample(FILLER, k=len(FILLER))
     for paragraph in range(rng.randint(2, 4)):
         lines += ["", " ".join(body[paragraph * 2 : paragraph * 2 + 2])]
+    if number % 3 == 0:  # a longer story: several chunks, so it can straddle two writes
+        for paragraph in range(12):
+            lines += ["", f"Update {paragraph + 1} on story {number}: " + " ".join(rng.sample(FILLER, k=3))]
     lines += ["", f"The {topic} in {town} was the town's main news item number {number} this season."]
     return "\n".join(lines) + "\n"
 
@@ -53,6 +56,18 @@ def write_corpus(folder: Path, count: int) -> Path:
     for number in range(count):
         (folder / f"story_{number:04d}.txt").write_text(article_text(number), encoding="utf-8")
     return folder
+
+
+def stored_ids(index_dir: Path) -> set[str] | None:
+    """The chunk ids Chroma holds, read straight from its SQLite file; None while it is locked."""
+    database = index_dir / "chroma.sqlite3"
+    if not database.exists():
+        return set()
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
+            return {row[0] for row in connection.execute("SELECT embedding_id FROM embeddings")}
+    except sqlite3.Error:
+        return None
 
 
 def stored_rows(index_dir: Path) -> int:

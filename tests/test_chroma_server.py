@@ -83,3 +83,36 @@ def test_server_down_is_a_clear_error(tmp_path: Path) -> None:
     settings = Settings(index_dir=tmp_path / "i", chroma_host="127.0.0.1", chroma_port=free_port())
     with pytest.raises(StoreError, match="Cannot reach the Chroma server"):
         _ = RagService(settings).client
+
+
+def test_web_chat_and_eval_against_a_chroma_server(tmp_path: Path, chroma_server: int) -> None:
+    """Server mode all the way: the web app's /ask (5 users at once) and `rag eval` read the server."""
+    import json
+
+    from rag.bench_speed import bench_load
+    from rag.bench_speed import free_port as web_port
+    from rag.evaluate import EvalOptions, run_eval
+    from rag.web import build_app, launch
+
+    settings = Settings(
+        index_dir=tmp_path / "local-index",
+        chroma_host="127.0.0.1",
+        chroma_port=chroma_server,
+        llm="extractive",
+    )
+    RagService(settings).index([SEEDS], show_progress=False)
+    demo = build_app(RagService(settings))
+    port = web_port()
+    launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    try:
+        (_, rows), notes, errors = bench_load(f"http://127.0.0.1:{port}/", [GANJA_QUESTION], 5, 1, 240)
+    finally:
+        demo.close()
+    assert errors == 0 and rows[1][1] == "5/5", notes
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(json.dumps({"question": GANJA_QUESTION, "answers": ["ten"]}) + "\n")
+    outcome = run_eval(
+        settings, EvalOptions(questions, out=tmp_path / "run", retrieval_only=True, progress=False)
+    )
+    assert outcome.report["count"] == 1 and outcome.report["metrics"].get("errors", 0) == 0
+    assert not (tmp_path / "local-index" / "chroma.sqlite3").exists()

@@ -213,6 +213,10 @@ def test_resume_skips_done_questions(
     out.mkdir()
     shutil.copy(first_run / "run.json", out / "run.json")
     lines = (first_run / "results.jsonl").read_text().splitlines()
+    # A stale score (as from an older metric) is scored again from what the record holds.
+    ganja = json.loads(lines[0])
+    ganja["metrics"] |= {"strict": 0.0, "hit@1": 0.0, "evidence_recall": 0.5}
+    lines[0] = json.dumps(ganja)
     # Two questions done, then a line torn by a kill mid-write.
     (out / "results.jsonl").write_text("\n".join(lines[:2]) + "\n" + lines[2][:40])
     asked: list[str] = []
@@ -226,7 +230,10 @@ def test_resume_skips_done_questions(
     outcome = run_eval(indexed, options(out))
     assert outcome.resumed == 2
     assert asked[:3] == VALID_IDS[2:] and asked[3].startswith("q-") and len(asked) == 4
-    assert [record["id"] for record in read_results(out / "results.jsonl")][:5] == VALID_IDS
+    resumed = read_results(out / "results.jsonl")
+    assert [record["id"] for record in resumed][:5] == VALID_IDS
+    assert resumed[0]["metrics"]["strict"] == 1.0 and resumed[0]["metrics"]["hit@1"] == 1.0
+    assert resumed[0]["metrics"]["evidence_recall"] == 0.5  # needs the passages: kept as stored
     assert outcome.report["count"] == 6
     asked.clear()
     run_eval(indexed, options(out, fresh=True))

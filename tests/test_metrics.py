@@ -109,6 +109,7 @@ def test_evidence_coverage_is_graded_on_the_best_passage() -> None:
         ("Europeans agreed.", "Europe", 0.0),  # whole words only
         ("The European Union will require it.", "Europe", 0.0),
         ("Prices rose 5% in June.", "5 percent", 1.0),
+        ("The Astros and the Phillies play.", "Astros & Phillies", 1.0),
         ("The U.S. agreed.", "US", 1.0),
         ("It lasted 3.5 hours.", "3", 0.0),  # a decimal is one number
         ("Café Zürich won.", "cafe zurich", 1.0),  # accents
