@@ -168,7 +168,7 @@ def bench_latency(
     pool = retriever.config.candidates
     steps: dict[str, Callable[[str], object]] = {
         "embed question, fp32": fp32.get_query_embedding,
-        f"embed question, {settings.embed_precision}": model.get_query_embedding,
+        f"embed question, shipped ({settings.embed_precision} setting)": model.get_query_embedding,
         f"Chroma query alone (top {pool}, same vectors)": lambda q: None,
         f"vector retrieval (top {k})": lambda q: vector.retrieve(q, k),
         f"hybrid retrieval, shipped (top {k})": lambda q: retriever.retrieve(q, k),

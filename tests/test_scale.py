@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from rag.bench_speed import bench_load, peak_rss_mb
 from rag.cli import app
-from rag.embedding import local_embed_model, make_embed_model
+from rag.embedding import BF16_MIN_BATCH, local_embed_model, make_embed_model
 from rag.indexing import embed_sorted
 from rag.service import RagService
 from rag.settings import Settings
@@ -32,8 +32,10 @@ SENTENCES = [
 
 
 def test_bf16_embeddings_agree_with_fp32() -> None:
-    fp32 = np.asarray(local_embed_model(8, "fp32").get_text_embedding_batch(SENTENCES))
-    bf16 = np.asarray(local_embed_model(8, "bf16").get_text_embedding_batch(SENTENCES))
+    texts = SENTENCES * 2  # at least BF16_MIN_BATCH texts, so bf16 is really used
+    assert len(texts) >= BF16_MIN_BATCH
+    fp32 = np.asarray(local_embed_model(8, "fp32").get_text_embedding_batch(texts))
+    bf16 = np.asarray(local_embed_model(8, "bf16").get_text_embedding_batch(texts))
     cosine = (fp32 * bf16).sum(axis=1)  # both normalised
     assert cosine.min() > 0.999
     query = local_embed_model(8, "bf16").get_query_embedding(GANJA_QUESTION)
