@@ -163,6 +163,8 @@ def _jsonl_items(text: str) -> Iterator[tuple[int | None, Any]]:
             yield number, json.loads(line)
         except json.JSONDecodeError as err:
             yield number, BadRecord(f"invalid JSON: {err.msg}")
+        except (ValueError, RecursionError) as err:  # 5,000-digit numbers, deep nesting
+            yield number, BadRecord(f"invalid JSON: {type(err).__name__}")
 
 
 def _json_items(text: str) -> Iterator[tuple[int | None, Any]]:
@@ -171,6 +173,8 @@ def _json_items(text: str) -> Iterator[tuple[int | None, Any]]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise BadRecord(f"invalid JSON on line {err.lineno}: {err.msg}") from None
+    except (ValueError, RecursionError) as err:
+        raise BadRecord(f"invalid JSON: {type(err).__name__}") from None
     if isinstance(data, dict) and isinstance(data.get("questions"), list):
         data = data["questions"]
     if not isinstance(data, list):
@@ -222,6 +226,8 @@ def _yaml_items(text: str) -> Iterator[tuple[int | None, Any]]:
         mark = getattr(err, "problem_mark", None)
         where = f" on line {mark.line + 1}" if mark is not None else ""
         raise BadRecord(f"invalid YAML{where}: {getattr(err, 'problem', err)}") from None
+    except (ValueError, RecursionError) as err:
+        raise BadRecord(f"invalid YAML: {type(err).__name__}") from None
     if isinstance(data, dict) and isinstance(data.get("questions"), list):
         data = data["questions"]
         node = next(value for key, value in node.value if key.value == "questions")
@@ -252,7 +258,7 @@ def parse_question(record: Any, line: int | None) -> Question:
     identifier = str(raw_id).strip() if raw_id not in (None, "") else ""
     date_value = _first(record, DATE_FIELDS)
     return Question(
-        id=identifier or "q-" + hashlib.sha1(question.encode("utf-8")).hexdigest()[:10],
+        id=identifier or "q-" + hashlib.sha1(question.encode("utf-8", "replace")).hexdigest()[:10],
         question=question,
         answers=tuple(answers),
         gold_doc_ids=tuple(_string_list(_first(record, GOLD_FIELDS), "gold_doc_ids")),

@@ -84,13 +84,6 @@ def test_briefing_loader_survives_hostile_files(tmp_path: Path, name: str, text:
     assert loaded.questions or loaded.problems
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rag/evaluate.py (being finished by another developer): load_questions lets "
-    "RecursionError / ValueError out of json.loads and yaml, and hashes lone surrogates; "
-    "catch (ValueError, RecursionError) beside JSONDecodeError/YAMLError, and encode the id "
-    "source with errors='replace'",
-)
 @pytest.mark.parametrize(("name", "text"), HOSTILE)
 def test_eval_loader_survives_hostile_files(tmp_path: Path, name: str, text: str) -> None:
     try:
