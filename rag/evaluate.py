@@ -462,6 +462,7 @@ class Evaluation:
             "temperature": s.temperature,
             "max_answer_tokens": s.max_answer_tokens,
             "prompts_sha256": prompts_digest(s.prompts_dir),
+            "judge_prompts_sha256": prompts_digest(s.prompts_dir, judge=True),
         }
 
     def model_info(self) -> dict[str, Any]:
@@ -624,10 +625,15 @@ def code_version() -> dict[str, Any]:
         return {}
 
 
-def prompts_digest(directory: Path) -> str:
+JUDGE_PROMPTS = ("judge.txt", "judge_system.txt")
+
+
+def prompts_digest(directory: Path, judge: bool = False) -> str:
+    """A digest of the answer prompts (or, with `judge`, of the judge's)."""
     digest = hashlib.sha256()
     for file in sorted(directory.glob("*.txt")):
-        digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+        if (file.name in JUDGE_PROMPTS) == judge:
+            digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -686,8 +692,9 @@ def run_lock(out: Path) -> Iterator[None]:
         yield
 
 
-# Settings a run may be resumed with changed: `--judge` judges the earlier answers too.
-RESUMABLE_CHANGES = frozenset({"judge"})
+# Settings a run may be resumed with changed: `--judge` judges the earlier answers too, and
+# new judge prompts judge them again.
+RESUMABLE_CHANGES = frozenset({"judge", "judge_prompts_sha256"})
 
 
 def changed_settings(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -805,6 +812,7 @@ def _run_in(
     started = time.perf_counter()
     state = read_json(out / RUN_STATE) if resuming else None
     state = state if isinstance(state, dict) else {}
+    earlier_settings = dict(state.get("settings") or {})
     state.update(
         {
             "questions_file": str(question_set.path.resolve()),
@@ -827,8 +835,11 @@ def _run_in(
         log(f"resuming {out}: {len(done)} of {len(questions)} questions done (--fresh to start over)")
     todo = [question for question in questions if question.id not in done]
     by_id = {question.id: question for question in questions}
+    rejudge = earlier_settings.get("judge_prompts_sha256") != run_settings["judge_prompts_sha256"]
     for record in done.values():
         evaluation.rescore(record, by_id[record["id"]])
+        if rejudge and record["metrics"].get("strict") == 0.0:
+            record["metrics"]["judged"] = None  # the judge changed: its verdicts are asked again
     unjudged = [record for record in done.values() if evaluation.needs_judging(record)]
     if unjudged:
         log(f"judging {len(unjudged)} earlier answer(s)")
@@ -864,7 +875,7 @@ def _run_in(
         "code": code_version(),
         "questions_file": str(question_set.path),
         "problems": [str(problem) for problem in question_set.problems],
-        "date": started_at.isoformat(timespec="seconds"),
+        "date": state["sessions"][0]["started"],  # when the run began (its first session)
         "wall_seconds": round(sum(session["seconds"] for session in state["sessions"]), 1),
         "seconds_per_question": round(seconds / len(todo), 2) if todo else None,
     }

@@ -344,3 +344,20 @@ def test_judging_the_answers_of_an_earlier_run(
     assert by_id["ganja"]["judged"] == 1.0  # a strict match: the judge is not asked
     assert by_id["ruapehu"]["strict"] == 0.0 and by_id["ruapehu"]["judged"] == 1.0
     assert len(llm.calls) == sum(1 for record in todo if record["metrics"]["strict"] == 0.0)
+
+
+def test_a_new_judge_prompt_asks_the_judge_again(indexed: Settings, first_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rejudge"
+    shutil.copytree(first_run, out)
+    state = json.loads((out / "run.json").read_text())
+    state["settings"]["judge_prompts_sha256"] = "an older judge"
+    (out / "run.json").write_text(json.dumps(state))
+    records = read_results(out / "results.jsonl")
+    for record in records:
+        if record["metrics"].get("strict") is not None:
+            record["metrics"]["judged"] = 1.0
+    (out / "results.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    run_eval(indexed, options(out))
+    judged = {record["id"]: record["metrics"] for record in read_results(out / "results.jsonl")}
+    assert judged["ganja"]["strict"] == 1.0 and judged["ganja"]["judged"] == 1.0  # strict: stays right
+    assert judged["ruapehu"]["strict"] == 0.0 and judged["ruapehu"]["judged"] is None  # to ask again

@@ -52,5 +52,5 @@ def test_follow_up_is_condensed_with_the_history(local: RagService) -> None:
     # The 1.5B model tends to say "ten injured" here; such a sentence must not pass as cited:
     # the answer is either the right one or a refusal, never "ten" quoted for the injured.
     if not follow.refused:
-        assert "dozens" in follow.answer.lower()
+        assert any("injuring dozens" in c.quote for c in follow.citations)
     assert "ten civilians were injured" not in follow.answer.lower()
