@@ -19,7 +19,7 @@ from rag import lexical
 from rag.answer import Answerer, Prompts
 from rag.chunking import Chunker
 from rag.embedding import make_embed_model, make_tokenizer
-from rag.indexing import IndexReport, index_paths
+from rag.indexing import IndexReport, index_lock, index_paths
 from rag.llm import Generator, resolve_backend
 from rag.retrieve import Filters, Passage, RetrievalConfig, Retriever
 from rag.settings import Settings
@@ -73,13 +73,15 @@ class RagService:
         lock_dir = None if self.settings.chroma_host else self.settings.index_dir
         name = collection or self.settings.collection
         self._retrievers.pop(name, None)  # its BM25 side is rebuilt on next use
-        with chroma_errors():  # a run cut short by a lost server is completed by the next one
+        # The lock covers opening the store too: two first runs on a new index would otherwise
+        # race to create Chroma's tables.
+        with chroma_errors(), index_lock(lock_dir):  # a cut run is completed by the next one
             return index_paths(
                 paths,
                 self.collection(collection, create=True),
                 lambda: self.embed_model,
                 self.chunker,
-                lock_dir=lock_dir,
+                lock_dir=None,
                 show_progress=show_progress,
                 write_batch=self.settings.embed_write_batch,
             )
