@@ -110,6 +110,12 @@ class Section:
     note: str = ""  # the refusal sentence, or the error message (also after a partial answer)
     sources: tuple[Source, ...] = ()
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Section:
+        """The inverse of `dataclasses.asdict` (the web chat keeps sections in per-user state)."""
+        sources = tuple(Source(**source) for source in data.get("sources", ()))
+        return cls(**{**data, "sources": sources})
+
 
 @dataclass(frozen=True)
 class Briefing:

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.errors import ConfigError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 LlmChoice = Literal["auto", "local", "openai", "extractive"]
@@ -70,7 +72,21 @@ class Settings(BaseSettings):
     local_ctx: int = 4096
     local_threads: int = 2
 
+    # --- the web chat -------------------------------------------------------------------
+    # "user:password" turns on Gradio's login page (the /ask API then needs it too).
+    auth: SecretStr | None = None
+    max_upload_mb: int = Field(64, ge=1, description="largest file the web chat accepts, in MB")
+
     prompts_dir: Path = PROJECT_ROOT / "prompts"
+
+    def login(self) -> tuple[str, str] | None:
+        """RAG_AUTH as (user, password); None when the page is open to everyone on the host."""
+        if self.auth is None:
+            return None
+        user, sep, password = self.auth.get_secret_value().partition(":")
+        if not (sep and user.strip() and password):
+            raise ConfigError("RAG_AUTH must be user:password (both non-empty), e.g. RAG_AUTH=analyst:s3cret")
+        return user.strip(), password
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -13,9 +13,11 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +27,21 @@ import gradio as gr
 
 from rag.answer import Answer, Citation, Done, Draft, Retrieved, Sentence
 from rag.articles import SUPPORTED_SUFFIXES, load_corpus, normalise_date
+from rag.briefing import (
+    DEFAULT_TITLE,
+    Briefing,
+    Section,
+    briefing_filename,
+    render_markdown,
+    section_of,
+    write_briefing,
+)
 from rag.errors import LlmError, RagError, UsageError
 from rag.indexing import IndexReport
 from rag.llm import make_messages
 from rag.retrieve import Filters, Passage
 from rag.service import RagService
+from rag.settings import Settings
 
 UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".ndjson", ".csv"]
 CONTEXT_CHARS = 320  # passage text shown on each side of a highlighted quote
@@ -81,6 +93,9 @@ class Turn:
     message: str = ""  # the Markdown shown in the chat (and copied)
     sources: str = ""  # the HTML of the sources panel for this turn
     ok: bool = False  # answered or refused without an error: usable as history
+    section: dict[str, Any] | None = None  # the turn as a briefing section (briefing.Section)
+    model: str = ""  # the LLM that wrote the answer
+    collection: str = ""
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> "Turn":
@@ -299,6 +314,54 @@ def answer_panel(answer: Answer) -> str:
     return panel(f"Sources ({len(answer.citations)})", f"{note}{cut}{cards}{foot}", "cited final")
 
 
+# --- briefings: one answer to copy, the conversation to download ---------------------------------
+
+# The sources panel is a gr.HTML; one delegated listener copies the Markdown kept beside a button.
+COPY_BRIEFING_JS = """
+element.addEventListener('click', async (event) => {
+  const button = event.target.closest('button.copy-briefing');
+  if (!button) return;
+  const text = button.parentElement.querySelector('textarea.briefing-md').value;
+  try {
+    await navigator.clipboard.writeText(text);
+    button.textContent = 'Copied ✓';
+  } catch (err) {
+    button.textContent = 'Copy failed: select the text below';
+    const box = button.parentElement.querySelector('textarea.briefing-md');
+    box.hidden = false;
+    box.select();
+  }
+  setTimeout(() => { button.textContent = 'Copy as briefing'; }, 2500);
+});
+"""
+
+
+def conversation_briefing(turns: Sequence[Turn], when: date | None = None) -> Briefing | None:
+    """The answered, refused and failed turns as one briefing, in order; None before any."""
+    briefed = [turn for turn in turns if turn.section is not None]
+    if not briefed:
+        return None
+    return Briefing(
+        title=DEFAULT_TITLE,
+        date=when or date.today(),
+        collection=", ".join(dict.fromkeys(turn.collection for turn in briefed if turn.collection)),
+        model="; ".join(dict.fromkeys(turn.model for turn in briefed if turn.model)) or "none",
+        sections=tuple(Section.from_dict(turn.section) for turn in briefed if turn.section),
+    )
+
+
+def copy_briefing_block(turn: Turn) -> str:
+    """A "Copy as briefing" button with the answer's briefing section (Markdown) beside it."""
+    briefing = conversation_briefing([turn])
+    if briefing is None:
+        return ""
+    markdown = render_markdown(briefing, header=False)
+    return (
+        '<div class="brief-copy"><button type="button" class="copy-briefing">Copy as briefing</button>'
+        f'<textarea class="briefing-md" hidden readonly rows="8">{esc(markdown)}</textarea></div>'
+    )
+
+
 # --- the header, filters and collection facts ------------------------------------------------
 
 
@@ -454,6 +517,8 @@ class WebChat:
         self.label = llm_label(service)
         # The bundled model serves one request at a time; remote backends take a few in parallel.
         self.answer_limit = 1 if self.label.startswith("local") else 4
+        # Briefings offered for download are written here (one folder per download, never shared).
+        self.export_dir = Path(tempfile.mkdtemp(prefix="rag-briefings-"))
 
     def facts(self, name: str) -> tuple[str, Any]:
         """The header and the outlet choices of a collection."""
@@ -522,7 +587,10 @@ class WebChat:
                     turn.answer = event.answer.answer
                     turn.ok = event.answer.error is None or bool(event.answer.citations)
                     turn.message = answer_message(event.answer, filters)
-                    turn.sources = answer_panel(event.answer)
+                    turn.section = asdict(section_of(event.answer))
+                    turn.model = event.answer.llm.label()
+                    turn.collection = collection or self.settings.collection
+                    turn.sources = answer_panel(event.answer) + copy_briefing_block(turn)
         except RagError as err:
             turn.message = f"**Error:** {md_escape(str(err))}"
             turn.sources = panel("No sources", f'<p class="src-error">{esc(err)}</p>', "failed final")
@@ -531,6 +599,19 @@ class WebChat:
             turn.message = f"**Unexpected error** ({type(err).__name__}): {md_escape(str(err))}"
             turn.sources = panel("No sources", f'<p class="src-error">{esc(err)}</p>', "failed final")
         yield turn.sources
+
+    def briefing_downloads(self, turns: list[dict[str, Any]]) -> tuple[Any, Any]:
+        """The download buttons, holding the conversation's briefing as Markdown and as DOCX."""
+        briefing = conversation_briefing([Turn.load(turn) for turn in turns])
+        if briefing is None:
+            return gr.update(value=None, interactive=False), gr.update(value=None, interactive=False)
+        folder = Path(tempfile.mkdtemp(prefix="briefing-", dir=self.export_dir))
+        updates = []
+        for fmt in ("md", "docx"):
+            path = folder / briefing_filename(briefing, fmt)
+            write_briefing(briefing, fmt, path)
+            updates.append(gr.update(value=str(path), interactive=True))
+        return updates[0], updates[1]
 
     def show_sources(self, turns: list[dict[str, Any]], event: gr.SelectData) -> Any:
         """Clicking an earlier message brings back the sources of its answer."""
@@ -601,9 +682,11 @@ class Controls:
     upload_summary: Any
     sources: Any
     turns: Any
+    download_md: Any
+    download_docx: Any
 
 
-def chat_column(settings_collection: str) -> dict[str, Any]:
+def chat_column(settings_collection: str, max_upload_mb: int) -> dict[str, Any]:
     """The conversation, the question box, the filters and the upload box."""
     parts: dict[str, Any] = {}
     parts["chatbot"] = gr.Chatbot(
@@ -632,6 +715,13 @@ def chat_column(settings_collection: str) -> dict[str, Any]:
             submit_btn=False,
         )
         parts["send"] = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+    with gr.Row(elem_id="briefing-downloads"):
+        parts["download_md"] = gr.DownloadButton(
+            "Download briefing (Markdown)", size="sm", interactive=False, elem_id="download-md"
+        )
+        parts["download_docx"] = gr.DownloadButton(
+            "Download briefing (Word)", size="sm", interactive=False, elem_id="download-docx"
+        )
     with gr.Accordion("Filters and collection", open=False, elem_id="filters"):
         with gr.Row():
             parts["picker"] = gr.Dropdown(
@@ -649,7 +739,8 @@ def chat_column(settings_collection: str) -> dict[str, Any]:
             parts["until"] = gr.DateTime(include_time=False, type="string", label="Until", elem_id="until")
     with gr.Accordion("Add articles", open=False, elem_id="add-articles"):
         parts["files"] = gr.File(
-            label="Files (txt, md, html, json, jsonl, csv): added to the current collection",
+            label=f"Files (txt, md, html, json, jsonl, csv; up to {max_upload_mb} MB each): "
+            "added to the current collection",
             file_count="multiple",
             file_types=UPLOAD_TYPES,
             elem_id="upload",
@@ -663,9 +754,9 @@ def layout(chat: WebChat) -> Controls:
     header = gr.HTML(chat.facts(chat.settings.collection)[0], elem_id="app-header")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=420):
-            parts = chat_column(chat.settings.collection)
+            parts = chat_column(chat.settings.collection, chat.settings.max_upload_mb)
         with gr.Column(scale=2, min_width=320):
-            sources = gr.HTML(empty_panel(), elem_id="sources", max_height=720, js_on_load=None)
+            sources = gr.HTML(empty_panel(), elem_id="sources", max_height=720, js_on_load=COPY_BRIEFING_JS)
     return Controls(header=header, sources=sources, turns=gr.State([]), **parts)
 
 
@@ -674,10 +765,15 @@ def wire(chat: WebChat, ui: Controls, demo: gr.Blocks) -> None:
     answering: dict[str, Any] = {"concurrency_id": "answer", "concurrency_limit": chat.answer_limit}
     inputs = [ui.question, ui.turns, ui.picker, ui.outlets, ui.since, ui.until]
     outputs = [ui.chatbot, ui.sources, ui.question, ui.turns]
+    downloads = [ui.download_md, ui.download_docx]
     for trigger in (ui.question.submit, ui.send.click):
-        trigger(chat.respond, inputs, outputs, show_progress="hidden", **private, **answering)
+        trigger(chat.respond, inputs, outputs, show_progress="hidden", **private, **answering).then(
+            chat.briefing_downloads, [ui.turns], downloads, show_progress="hidden", **private
+        )
     ui.chatbot.select(chat.show_sources, [ui.turns], [ui.sources], show_progress="hidden", **private)
-    ui.chatbot.clear(lambda: ([], empty_panel()), None, [ui.turns, ui.sources], **private)
+    ui.chatbot.clear(lambda: ([], empty_panel()), None, [ui.turns, ui.sources], **private).then(
+        chat.briefing_downloads, [ui.turns], downloads, show_progress="hidden", **private
+    )
     ui.picker.change(chat.facts, [ui.picker], [ui.header, ui.outlets], **private)
     ui.files.upload(
         chat.add_articles,
@@ -732,13 +828,30 @@ a.src-title:hover { text-decoration: underline; }
 #sources { padding: .25rem .5rem; }
 #chat hr { margin: .6rem 0; }
 #chat hr ~ p, #chat hr ~ blockquote { font-size: .85em; margin: .3rem 0; }
+.brief-copy { margin: .25rem 0 .5rem; }
+.brief-copy textarea { width: 100%; font-size: .8rem; }
+.copy-briefing { font-size: .8rem; padding: .2rem .6rem; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--border-color-primary); background: var(--button-secondary-background-fill); }
+#briefing-downloads { gap: .5rem; }
 #chat blockquote { border-left: 3px solid var(--color-accent); padding-left: .6rem; margin-left: 0;
   color: var(--body-text-color-subdued); }
 """
 
 
-def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs: Any) -> tuple[Any, str, str]:
-    """Queue on (requests wait their turn; histories stay per session), then serve."""
+def launch(
+    demo: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    *,
+    settings: Settings | None = None,
+    **kwargs: Any,
+) -> tuple[Any, str, str]:
+    """Queue on (requests wait their turn; histories stay per session), then serve.
+
+    RAG_AUTH turns on the login page; RAG_MAX_UPLOAD_MB caps each uploaded file.
+    """
+    settings = settings or Settings()
+    login = settings.login()
     demo.queue(default_concurrency_limit=1, max_size=64)
     theme = gr.themes.Default(
         primary_hue="indigo",
@@ -752,7 +865,9 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs:
         css=CSS,
         footer_links=["api"],
         run_history=False,
-        max_file_size="64mb",
+        max_file_size=f"{settings.max_upload_mb}mb",
+        auth=login,
+        auth_message="Sign in to the News Q&A chat." if login else None,
         show_error=True,
         **kwargs,
     )
@@ -771,4 +886,4 @@ def serve(service: RagService, host: str = "127.0.0.1", port: int = 7860, open_b
     warm_up(service)
     demo = build_app(service)
     print(f"Web chat on http://{host}:{port}  (Ctrl-C stops it)", file=sys.stderr, flush=True)
-    launch(demo, host, port, inbrowser=open_browser and has_display())
+    launch(demo, host, port, settings=service.settings, inbrowser=open_browser and has_display())

@@ -45,7 +45,7 @@ def serving(service: RagService) -> Iterator[str]:
     warm_up(service)
     demo = build_app(service)
     port = free_port()
-    launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    launch(demo, "127.0.0.1", port, settings=service.settings, prevent_thread_lock=True, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
