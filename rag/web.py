@@ -882,6 +882,7 @@ def has_display() -> bool:
 
 def serve(service: RagService, host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False) -> None:
     """`rag serve` / `python app.py`: seeds indexed when the collection is empty, models warm, page up."""
+    service.settings.login()  # a malformed RAG_AUTH stops here, before minutes of indexing
     ensure_indexed(service)
     warm_up(service)
     demo = build_app(service)
