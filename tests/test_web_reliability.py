@@ -147,7 +147,7 @@ def test_an_upload_over_the_size_limit_is_refused(browser: Browser, guarded_url:
     assert "up to 1 MB each" in chat.page.inner_text("#add-articles")
     chat.page.set_input_files("#upload input[type=file]", str(big))
     toast = chat.page.wait_for_selector("[data-testid='toast-text']", timeout=30_000)
-    assert 'exceed the maximum allowed size of 1.0 Mb: "big.txt"' in toast.inner_text()
+    assert toast is not None and 'exceed the maximum allowed size of 1.0 Mb: "big.txt"' in toast.inner_text()
     chat.screenshot("web-9-upload-too-large")
     chat.page.reload()
     chat.page.wait_for_function("document.querySelector('#app-status') !== null")
