@@ -8,17 +8,21 @@ Metadata filters go into both searches, never applied after the top-k is cut.
 
 from __future__ import annotations
 
+import json
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 from chromadb.api.models.Collection import Collection
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import MetadataMode, NodeWithScore
 from llama_index.core.vector_stores import FilterOperator, MetadataFilter, MetadataFilters
+from llama_index.vector_stores.chroma.base import _to_chroma_filter
 
 from rag.chunking import day_number
 from rag.lexical import LexicalIndex
@@ -169,7 +173,8 @@ class Retriever:
         pool = max(config.candidates, 3 * k) * (2 if filters.as_of else 1)
         ranked_lists: list[tuple[float, list[Passage]]] = []
         if config.mode != "bm25" or lexical is None:
-            ranked_lists.append((config.vector_weight, self._vector(question, pool, filters)))
+            vector = self._vector_from_memory if lexical is not None else self._vector
+            ranked_lists.append((config.vector_weight, vector(question, pool, filters, lexical)))
         if lexical is not None:
             ranked_lists.append((config.bm25_weight, self._bm25(lexical, question, pool, filters)))
         fused = [passage for passage in fuse(ranked_lists) if filters.published_by_then(passage)]
@@ -178,15 +183,48 @@ class Retriever:
             fused = boost_window(fused, window, config.date_boost)
         return diversify(fused, k, config.per_article, config.duplicate_overlap)
 
-    def _vector(self, question: str, k: int, filters: Filters) -> list[Passage]:
+    def _vector(
+        self, question: str, k: int, filters: Filters, lexical: LexicalIndex | None = None
+    ) -> list[Passage]:
         retriever = self._index.as_retriever(similarity_top_k=k, filters=filters.to_llama())
         passages = [to_passage(hit) for hit in retriever.retrieve(question)]
         return [replace(p, similarity=p.score) for p in passages]
 
+    def _vector_from_memory(
+        self, question: str, k: int, filters: Filters, lexical: LexicalIndex | None
+    ) -> list[Passage]:
+        """The same search as `_vector`, with the chunks read from the BM25 side's copy in memory.
+
+        Chroma's HNSW search takes ~1 ms at 45k chunks, reading the hits' documents and
+        metadata from its SQLite ~5-10 ms more: so only ids and distances are asked for.
+        The BM25 side holds the very same chunks (rebuilt whenever the chunk ids change);
+        a chunk it does not know sends the query down the plain path.
+        """
+        assert lexical is not None
+        embedding = self._index._embed_model.get_query_embedding(question)
+        llama_filters = filters.to_llama()
+        result = self.collection.query(
+            query_embeddings=np.asarray([embedding], dtype=np.float32),
+            n_results=k,
+            where=_to_chroma_filter(llama_filters) if llama_filters else None,
+            include=["distances"],  # type: ignore[list-item]
+        )
+        distances = (result["distances"] or [[]])[0]
+        passages = []
+        for chunk_id, distance in zip(result["ids"][0], distances, strict=True):
+            row = lexical.row_of(chunk_id)
+            if row is None:
+                return self._vector(question, k, filters)
+            score = round(math.exp(-distance), 4)  # llama-index's ChromaVectorStore score
+            passages.append(row_passage(lexical.row(row), score, similarity=score))
+        return passages
+
     def _bm25(self, lexical: LexicalIndex, question: str, k: int, filters: Filters) -> list[Passage]:
         since, until = filters.hard_bounds()
         mask = lexical.mask(filters.sources, since, until)
-        return [to_passage(hit) for hit in lexical.search(question, k, mask)]
+        return [
+            row_passage(lexical.row(row), round(score, 4)) for row, score in lexical.search(question, k, mask)
+        ]
 
 
 def fuse(ranked_lists: list[tuple[float, list[Passage]]]) -> list[Passage]:
@@ -257,6 +295,29 @@ def shingles(text: str, size: int = 5) -> frozenset[str]:
 
 def overlap(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / min(len(a), len(b)) if a and b else 0.0
+
+
+def row_passage(row: Mapping[str, Any], score: float, similarity: float = 0.0) -> Passage:
+    """A passage from a stored chunk's node dict, as `to_passage` makes it from the node.
+
+    The flat metadata is read as it is; only the text comes out of the node's JSON (a
+    pydantic node per hit costs ~60 us, this ~10 us).
+    """
+    text = json.loads(row["_node_content"]).get("text", "")
+    return Passage(
+        doc_id=str(row.get("doc_id", row.get("ref_doc_id", ""))),
+        title=str(row.get("title", "")),
+        source=str(row.get("source", "")),
+        author=str(row.get("author", "")),
+        published=str(row.get("published", "")),
+        url=str(row.get("url", "")),
+        text=text,
+        start=int(row.get("start", 0)),
+        end=int(row.get("end", 0)),
+        score=score,
+        chunk_id=str(row.get("node_id", "")),
+        similarity=similarity,
+    )
 
 
 def to_passage(hit: NodeWithScore) -> Passage:

@@ -77,3 +77,50 @@ def test_bm25_only_mode_and_filters_reach_both_sides(tmp_path: Path, corpus: Pat
     assert {p.doc_id for p in only_baltic} == {"chess-002"}
     before_june = retriever.retrieve("Danube bridge", 5, Filters(as_of="2022-06-01"))
     assert {p.doc_id for p in before_june} <= {"bridge-001", "000_fdd942f0bee30b84.txt"}
+
+
+# --- the fast paths give what llama-index's own retrievers give --------------------------------
+
+FAST_PATH_QUESTIONS = [
+    "How many civilians were killed in the attack on Ganja?",
+    "When did the new bridge over the Danube open?",
+    "volcano eruption ash",
+    "harbour festival visitors",
+]
+
+
+def test_vector_and_bm25_from_memory_equal_the_llama_index_paths(tmp_path: Path, corpus: Path) -> None:
+    """Chroma asked for ids only, chunks read from the BM25 side; BM25 rows instead of nodes."""
+    from llama_index.core.schema import QueryBundle
+    from llama_index.retrievers.bm25 import BM25Retriever
+
+    from rag.retrieve import to_passage
+
+    service = RagService(make_settings(tmp_path, llm="extractive"))
+    service.index([corpus], show_progress=False)
+    retriever = service.retriever()
+    index = retriever._lexical() if retriever._lexical else None
+    assert index is not None
+    filter_sets = [
+        Filters(),
+        Filters(sources=("River News",)),
+        Filters(since="2022-06-01", until="2022-12-31"),
+    ]
+    for question in FAST_PATH_QUESTIONS:
+        for filters in filter_sets:
+            plain = retriever._vector(question, 8, filters)
+            fast = retriever._vector_from_memory(question, 8, filters, index)
+            assert fast == plain and plain, (question, filters)
+
+            since, until = filters.hard_bounds()
+            mask = index.mask(filters.sources, since, until)
+            bm25 = BM25Retriever(
+                existing_bm25=index.retriever.bm25,
+                similarity_top_k=8,
+                corpus_weight_mask=mask.astype(int).tolist() if mask is not None else None,
+            )
+            bm25.corpus = index.retriever.corpus
+            expected = [
+                to_passage(hit) for hit in bm25.retrieve(QueryBundle(question)) if (hit.score or 0) > 0
+            ]
+            assert retriever._bm25(index, question, 8, filters) == expected, (question, filters)
