@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
@@ -113,7 +114,10 @@ def _trace(sentence_model: Any) -> QueryEncoder | None:
 
     try:
         bert = sentence_model[0].auto_model
-        with torch.inference_mode():
+        # The tracer warns of shape checks it freezes (padding, causal masks): neither applies
+        # to one unpadded text, and the probes below check the result against eager anyway.
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             traced = torch.jit.trace(bert.eval(), tokens(_TRACE_PROBES[0]), strict=False)
             traced = torch.jit.optimize_for_inference(traced)
 
