@@ -342,9 +342,14 @@ def eval_run(
     no_dates: Annotated[
         bool, typer.Option("--no-dates", help="Ignore question dates (normally: no later news).")
     ] = False,
+    source: SourceOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Run a question set; score retrieval, answers, refusals, citations; write the reports."""
+    """Run a question set; score retrieval, answers, refusals, citations; write the reports.
+
+    --source/--since/--until narrow the search for every question, as in `rag ask`."""
     from rag.evaluate import EvalOptions, run_eval
     from rag.report import format_summary
 
@@ -359,6 +364,7 @@ def eval_run(
         retrieval_only=retrieval_only,
         use_dates=not no_dates,
         progress=not quiet,
+        filters=make_filters(source, since, until),
     )
     outcome = run_eval(settings, options, log=lambda text: typer.echo(text, err=True))
     typer.echo(format_summary(outcome.report))

@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -340,6 +340,7 @@ class EvalOptions:
     use_dates: bool = True
     progress: bool = True
     runs_dir: Path = Path("runs")
+    filters: Filters | None = None  # outlets and a date range, for every question of the run
 
 
 @dataclass
@@ -454,6 +455,8 @@ class Evaluation:
             "judge": self.judging,
             "retrieval_only": self.options.retrieval_only,
             "use_question_dates": self.options.use_dates,
+            # As JSON gives it back (lists, not tuples), so a resumed run compares equal.
+            "filters": json.loads(json.dumps(asdict(self.options.filters))) if self.options.filters else None,
             "refusal_threshold": s.refusal_threshold,
             "evidence_sentences": s.evidence_sentences,
             "chunk_size": s.chunk_size,
@@ -501,7 +504,8 @@ class Evaluation:
             "latency_ms": {},
             "error": None,
         }
-        filters = question_filters(question.date) if self.options.use_dates and question.date else None
+        asked_on = question.date if self.options.use_dates and question.date else None
+        filters = question_filters(asked_on, self.options.filters)
         self.retriever.last = []
         try:
             if self.options.retrieval_only:
@@ -601,10 +605,12 @@ class Evaluation:
             record["judge_error"] = f"{type(err).__name__}: {err}"
 
 
-def question_filters(asked_on: str) -> Filters:
-    """Retrieval as of the day the question was asked: no news published after it, and the
-    retriever's date prior ("this week" = the days before it)."""
-    return Filters(as_of=asked_on)
+def question_filters(asked_on: str | None, run_filters: Filters | None = None) -> Filters | None:
+    """The run's filters (outlets, date range), and retrieval as of the day the question was
+    asked: no news published after it, and the date prior ("this week" = the days before it)."""
+    if asked_on is None:
+        return run_filters
+    return replace(run_filters or Filters(), as_of=asked_on)
 
 
 def code_version() -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from rag.cli import app
 from rag.errors import UsageError
 from rag.evaluate import EvalOptions, Evaluation, Question, load_questions, read_results, run_eval
+from rag.retrieve import Filters
 from rag.service import RagService
 from rag.settings import Settings
 
@@ -204,6 +205,26 @@ def test_retrieval_only(indexed: Settings, tmp_path: Path) -> None:
     assert set(metrics["latency_ms"]) == {"retrieve"}
     record = read_results(tmp_path / "ro" / "results.jsonl")[0]
     assert record["answer"] == "" and "strict" not in record["metrics"]
+
+
+def test_run_filters_narrow_every_question(indexed: Settings, tmp_path: Path) -> None:
+    """`rag eval --source/--since/--until`: the filters go into every question's search."""
+    river = Filters(sources=("River News",))
+    outcome = run_eval(indexed, options(tmp_path / "river", retrieval_only=True, filters=river))
+    records = {record["id"]: record for record in read_results(tmp_path / "river" / "results.jsonl")}
+    retrieved = {hit["doc_id"] for record in records.values() for hit in record["retrieved"]}
+    assert retrieved == {"bridge-001"}  # River News's only article on these questions
+    assert records["bridge"]["metrics"]["hit@1"] == 1.0 and records["ganja"]["metrics"]["hit@10"] == 0.0
+    assert outcome.report["settings"]["filters"]["sources"] == ["River News"]
+
+    result = CliRunner().invoke(
+        app,
+        ["eval", str(QUESTIONS), "--retrieval-only", "--until", "2000-01-01", "--out", str(tmp_path / "cli")],
+        env={"RAG_INDEX_DIR": str(indexed.index_dir), "RAG_COLLECTION": COLLECTION, "RAG_LLM": "extractive"},
+    )
+    assert result.exit_code == 1, result.output  # partial: the file's broken line
+    dated = read_results(tmp_path / "cli" / "results.jsonl")
+    assert all(hit["doc_id"] == "000_fdd942f0bee30b84.txt" for r in dated for hit in r["retrieved"])
 
 
 def test_resume_skips_done_questions(
