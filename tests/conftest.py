@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from rag.service import RagService
 from rag.settings import Settings
@@ -22,6 +23,17 @@ WORLD_CUP_QUESTION = "Who won the 2018 football World Cup final?"
 
 def make_settings(tmp: Path, **overrides: object) -> Settings:
     return Settings(index_dir=tmp / "index", **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium, driven by Playwright; one per test module."""
+    from .webapp import launch_chromium
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from rag.articles import load_corpus
 from rag.service import RagService
@@ -32,7 +32,7 @@ from rag.web import (
 )
 
 from .conftest import DATA, GANJA_QUESTION, ROOT, SEEDS, WORLD_CUP_QUESTION, make_settings
-from .webapp import ChatPage, free_port, launch_chromium, serving
+from .webapp import ChatPage, free_port, serving
 
 FOLLOW_UP = "And how many were injured?"
 XSS_RECORD = {
@@ -99,14 +99,6 @@ def test_a_refusal_shows_no_sources(seeded_service: RagService) -> None:
 
 
 # --- the browser -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

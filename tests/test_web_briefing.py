@@ -9,24 +9,16 @@ from pathlib import Path
 
 import docx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from rag.articles import load_corpus
 from rag.briefing import MISSING
 from rag.service import RagService
 
 from .conftest import GANJA_QUESTION, SEEDS, WORLD_CUP_QUESTION, make_settings
-from .webapp import ARTIFACTS, ChatPage, launch_chromium, serving
+from .webapp import ARTIFACTS, ChatPage, serving
 
 SECOND_QUESTION = "Who is Hikmat Hajiyev?"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from typer.testing import CliRunner
 
 from rag import cli, web
@@ -23,7 +23,7 @@ from rag.settings import Settings
 from .conftest import GANJA_QUESTION, make_settings
 from .test_chroma_server import free_port
 from .test_reliability_store import ChromaServer
-from .webapp import ChatPage, launch_chromium, serving
+from .webapp import ChatPage, serving
 
 USER, PASSWORD = "analyst", "s3cret:with-colon"
 
@@ -54,14 +54,6 @@ def test_rag_serve_refuses_a_malformed_rag_auth_before_indexing(tmp_path: Path) 
 
 
 # --- the browser -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
