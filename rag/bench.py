@@ -14,7 +14,7 @@ from rag.evaluate import Question, load_questions
 from rag.metrics import HitAtK, MeanReciprocalRank, StrictAnswerMatch
 from rag.retrieve import Filters, Passage, RetrievalConfig, Retriever
 
-PLAIN = {"date_boost": 0.0, "per_article": 10_000, "duplicate_overlap": 2.0}
+PLAIN = {"date_boost": 0.0, "per_article": 10_000, "duplicate_overlap": 2.0, "merge_neighbours": 0}
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ def retrieval_variants(shipped: RetrievalConfig) -> list[Variant]:
         Variant("bm25 only", replace(shipped, mode="bm25", **PLAIN), dated=False),  # type: ignore[arg-type]
         Variant("vector only", replace(shipped, mode="vector", **PLAIN), dated=False),  # type: ignore[arg-type]
         Variant("hybrid, no dates", replace(shipped, date_boost=0.0), dated=False),
+        Variant("shipped, no merging", replace(shipped, merge_neighbours=0), dated=True),
         Variant("shipped", shipped, dated=True),
     ]
 

@@ -106,6 +106,9 @@ class RetrievalConfig:
     per_article: int = 1  # passages of one article while other articles are left to show
     date_boost: float = 1.0  # fused score x (1 + boost) inside the question's date window
     duplicate_overlap: float = 0.6  # share of word 5-grams in common above which two passages are one story
+    # Further candidates of a chosen article that overlap its passage are merged into it (at
+    # most this many): one longer verbatim span instead of a passage that stops mid-story.
+    merge_neighbours: int = 2
 
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -181,7 +184,8 @@ class Retriever:
         window = date_window(question, filters.as_of)
         if window:
             fused = boost_window(fused, window, config.date_boost)
-        return diversify(fused, k, config.per_article, config.duplicate_overlap)
+        chosen = diversify(fused, k, config.per_article, config.duplicate_overlap)
+        return merge_neighbours(chosen, fused, config.merge_neighbours)
 
     def _vector(
         self, question: str, k: int, filters: Filters, lexical: LexicalIndex | None = None
@@ -286,6 +290,45 @@ def diversify(passages: list[Passage], k: int, per_article: int, max_overlap: fl
     order = {passage.chunk_id: rank for rank, passage in enumerate(passages)}
     chosen += held_back[: k - len(chosen)]
     return sorted(chosen, key=lambda passage: order[passage.chunk_id])
+
+
+def merge_neighbours(chosen: list[Passage], candidates: list[Passage], limit: int) -> list[Passage]:
+    """Each chosen passage grown by up to `limit` unchosen candidates of its article that overlap
+    or touch its span (chunks overlap by design), so the text stays `article.text[start:end]`."""
+    if limit <= 0:
+        return chosen
+    taken = {passage.chunk_id for passage in chosen}
+    merged = []
+    for passage in chosen:
+        pool = [c for c in candidates if c.doc_id == passage.doc_id and c.chunk_id not in taken]
+        added = 0
+        grew = True
+        while grew and added < limit:
+            grew = False
+            for other in pool:
+                joined = join_spans(passage, other)
+                if other.chunk_id not in taken and joined is not None:
+                    passage, added, grew = joined, added + 1, True
+                    taken.add(other.chunk_id)
+                    break
+        merged.append(passage)
+    return merged
+
+
+def join_spans(passage: Passage, other: Passage) -> Passage | None:
+    """The union of two spans of one article when they overlap or touch; None otherwise."""
+    if other.start > passage.end or other.end < passage.start:
+        return None
+    if other.start < passage.start:
+        text = other.text[: passage.start - other.start] + passage.text
+        start = other.start
+    else:
+        text, start = passage.text, passage.start
+    end = start + len(text)
+    if other.end > end:
+        text += other.text[end - other.start :]
+        end = other.end
+    return replace(passage, text=text, start=start, end=end)
 
 
 def shingles(text: str, size: int = 5) -> frozenset[str]:

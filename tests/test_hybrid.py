@@ -124,3 +124,28 @@ def test_vector_and_bm25_from_memory_equal_the_llama_index_paths(tmp_path: Path,
                 to_passage(hit) for hit in bm25.retrieve(QueryBundle(question)) if (hit.score or 0) > 0
             ]
             assert retriever._bm25(index, question, 8, filters) == expected, (question, filters)
+
+
+def test_overlapping_candidates_of_a_chosen_article_are_merged_verbatim() -> None:
+    from rag.retrieve import merge_neighbours
+
+    article = "One. Two three four. Five six. Seven eight nine. Ten."
+
+    def span(chunk_id: str, start: int, end: int, doc_id: str = "A") -> Passage:
+        return Passage(doc_id, "", "", "", "", "", article[start:end], start, end, 0.5, chunk_id, 0.5)
+
+    chosen = [span("a2", 5, 30), span("b1", 0, 10, doc_id="B")]
+    candidates = [
+        chosen[0],
+        span("a3", 25, 49),  # overlaps a2's end
+        span("a1", 0, 8),  # overlaps a2's start
+        span("a5", 50, 54),  # a gap before it: never joined
+        chosen[1],
+    ]
+    merged = merge_neighbours(chosen, candidates, limit=2)
+    grown = merged[0]
+    assert (grown.start, grown.end, grown.chunk_id) == (0, 49, "a2")
+    assert grown.text == article[0:49]  # still the article's own characters
+    assert merged[1] == chosen[1]  # nothing of B's to merge
+    assert merge_neighbours(chosen, candidates, limit=1)[0].text == article[5:49]
+    assert merge_neighbours(chosen, candidates, limit=0) == chosen
