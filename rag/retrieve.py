@@ -176,8 +176,12 @@ class Retriever:
         pool = max(config.candidates, 3 * k) * (2 if filters.as_of else 1)
         ranked_lists: list[tuple[float, list[Passage]]] = []
         if config.mode != "bm25" or lexical is None:
-            vector = self._vector_from_memory if lexical is not None else self._vector
-            ranked_lists.append((config.vector_weight, vector(question, pool, filters, lexical)))
+            vector = (
+                self._vector_from_memory(question, pool, filters, lexical)
+                if lexical is not None
+                else self._vector(question, pool, filters)
+            )
+            ranked_lists.append((config.vector_weight, vector))
         if lexical is not None:
             ranked_lists.append((config.bm25_weight, self._bm25(lexical, question, pool, filters)))
         fused = [passage for passage in fuse(ranked_lists) if filters.published_by_then(passage)]
@@ -187,15 +191,13 @@ class Retriever:
         chosen = diversify(fused, k, config.per_article, config.duplicate_overlap)
         return merge_neighbours(chosen, fused, config.merge_neighbours)
 
-    def _vector(
-        self, question: str, k: int, filters: Filters, lexical: LexicalIndex | None = None
-    ) -> list[Passage]:
+    def _vector(self, question: str, k: int, filters: Filters) -> list[Passage]:
         retriever = self._index.as_retriever(similarity_top_k=k, filters=filters.to_llama())
         passages = [to_passage(hit) for hit in retriever.retrieve(question)]
         return [replace(p, similarity=p.score) for p in passages]
 
     def _vector_from_memory(
-        self, question: str, k: int, filters: Filters, lexical: LexicalIndex | None
+        self, question: str, k: int, filters: Filters, lexical: LexicalIndex
     ) -> list[Passage]:
         """The same search as `_vector`, with the chunks read from the BM25 side's copy in memory.
 
@@ -204,7 +206,6 @@ class Retriever:
         The BM25 side holds the very same chunks (rebuilt whenever the chunk ids change);
         a chunk it does not know sends the query down the plain path.
         """
-        assert lexical is not None
         embedding = self._index._embed_model.get_query_embedding(question)
         llama_filters = filters.to_llama()
         result = self.collection.query(
