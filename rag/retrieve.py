@@ -348,34 +348,31 @@ def row_passage(row: Mapping[str, Any], score: float, similarity: float = 0.0) -
     pydantic node per hit costs ~60 us, this ~10 us).
     """
     text = json.loads(row["_node_content"]).get("text", "")
-    return Passage(
-        doc_id=str(row.get("doc_id", row.get("ref_doc_id", ""))),
-        title=str(row.get("title", "")),
-        source=str(row.get("source", "")),
-        author=str(row.get("author", "")),
-        published=str(row.get("published", "")),
-        url=str(row.get("url", "")),
-        text=text,
-        start=int(row.get("start", 0)),
-        end=int(row.get("end", 0)),
-        score=score,
-        chunk_id=str(row.get("node_id", "")),
-        similarity=similarity,
-    )
+    doc_id = str(row.get("ref_doc_id", ""))
+    return passage_of(row, text, str(row.get("node_id", "")), doc_id, score, similarity)
 
 
 def to_passage(hit: NodeWithScore) -> Passage:
-    meta = hit.node.metadata
+    text = hit.node.get_content(MetadataMode.NONE)
+    score = round(float(hit.score or 0.0), 4)
+    return passage_of(hit.node.metadata, text, hit.node.node_id, hit.node.ref_doc_id or "", score)
+
+
+def passage_of(
+    meta: Mapping[str, Any], text: str, chunk_id: str, ref_doc_id: str, score: float, similarity: float = 0.0
+) -> Passage:
+    """A chunk's metadata (as rag/chunking.py stores it) and its text, as a Passage."""
     return Passage(
-        doc_id=str(meta.get("doc_id", hit.node.ref_doc_id or "")),
+        doc_id=str(meta.get("doc_id", ref_doc_id)),
         title=str(meta.get("title", "")),
         source=str(meta.get("source", "")),
         author=str(meta.get("author", "")),
         published=str(meta.get("published", "")),
         url=str(meta.get("url", "")),
-        text=hit.node.get_content(MetadataMode.NONE),
+        text=text,
         start=int(meta.get("start", 0)),
         end=int(meta.get("end", 0)),
-        score=round(float(hit.score or 0.0), 4),
-        chunk_id=hit.node.node_id,
+        score=score,
+        chunk_id=chunk_id,
+        similarity=similarity,
     )
