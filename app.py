@@ -4,9 +4,12 @@ The same as `rag serve`: indexes seeds/ first when the collection is empty, load
 then serves the page (bound to 127.0.0.1 unless --host says otherwise).
 """
 
+import signal
+
 import typer
 
-from rag.cli import serve
+from rag.cli import serve, terminate
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, terminate)  # unwinds like Ctrl-C: the local model is stopped
     typer.run(serve)

@@ -15,26 +15,26 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from llama_index.core.llms import ChatMessage
 from llama_index.core.prompts import PromptTemplate
 
-from rag.articles import decode_text
 from rag.citations import (
     MARKER,
     Span,
-    best_support,
     content_terms,
+    find_support,
     is_instruction,
     model_markers,
     passage_sentences,
-    select_evidence,
     split_sentences,
     strip_markers,
 )
-from rag.errors import LlmError, UsageError
+from rag.errors import LlmError
+from rag.inputs import MAX_QUESTION_CHARS, check_question
 from rag.llm import Generator, LlmInfo, make_messages
+from rag.reader import ReaderContext, build_context, render_passages
 from rag.retrieve import Filters, Passage, Retriever
 
-MAX_QUESTION_CHARS = 2000
 NOT_IN_CORPUS = "NOT_IN_CORPUS"
 REFUSAL_PHRASES = re.compile(
     r"NOT_IN_CORPUS|\b(?:do(?:es)?n[o’']?t|do(?:es)? not)\s+(?:contain|mention|provide|say|"
@@ -73,11 +73,13 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     search_query: str = ""
     error: str | None = None
+    draft: str = ""  # what the model wrote, before attribution kept or dropped its sentences
 
     def to_json(self) -> dict[str, object]:
         return {
             "question": self.question,
             "answer": self.answer,
+            "draft": self.draft,
             "refused": self.refused,
             "citations": [asdict(citation) for citation in self.citations],
             "llm": {"backend": self.llm.backend, "model": self.llm.model},
@@ -114,7 +116,8 @@ Event = Retrieved | Draft | Sentence | Done
 class Prompts:
     system: str
     user: PromptTemplate
-    evidence: PromptTemplate
+    passage: PromptTemplate
+    asked_on: PromptTemplate
     condense: PromptTemplate
     refusal: str
 
@@ -126,10 +129,22 @@ class Prompts:
         return cls(
             system=read("answer_system.txt").strip(),
             user=PromptTemplate(read("answer_user.txt")),
-            evidence=PromptTemplate(read("evidence.txt")),
+            passage=PromptTemplate(read("passage.txt")),
+            asked_on=PromptTemplate(read("asked_on.txt")),
             condense=PromptTemplate(read("condense.txt")),
             refusal=read("refusal.txt").strip(),
         )
+
+    def reader_messages(
+        self, question: str, context: ReaderContext, asked_on: str | None
+    ) -> list[ChatMessage]:
+        """The model's prompt: the question's date when known, the numbered passages, the question."""
+        user = self.user.format(
+            asked_on=self.asked_on.format(date=asked_on).strip() + "\n\n" if asked_on else "",
+            passages=render_passages(context, self.passage),
+            question=question,
+        )
+        return make_messages(self.system, user)
 
 
 class CitationLedger:
@@ -164,12 +179,13 @@ class CitationLedger:
         return self._numbers[key]
 
 
-def with_marker(sentence: str, number: int) -> str:
-    """`… killed ten civilians [1].`: the marker sits before the closing punctuation."""
+def with_marker(sentence: str, *numbers: int) -> str:
+    """`… killed ten civilians [1].`: the markers sit before the closing punctuation."""
     sentence = strip_markers(sentence).strip()
     match = re.search(r"[.!?…:;,]*[\"”’')\]]*$", sentence)
     cut = match.start() if match else len(sentence)
-    return f"{sentence[:cut].rstrip()} [{number}]{sentence[cut:]}"
+    markers = "".join(f"[{number}]" for number in numbers)
+    return f"{sentence[:cut].rstrip()} {markers}{sentence[cut:]}"
 
 
 class Answerer:
@@ -179,13 +195,15 @@ class Answerer:
         generator: Generator | None,
         prompts: Prompts,
         refusal_threshold: float,
-        evidence_sentences: int = 8,
+        reader_tokens: int = 600,
+        reader_passages: int = 4,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
         self.prompts = prompts
         self.refusal_threshold = refusal_threshold
-        self.evidence_sentences = evidence_sentences
+        self.reader_tokens = reader_tokens
+        self.reader_passages = reader_passages
         self.info = generator.info if generator else LlmInfo("extractive", "none (quoted sentences)")
 
     def ask(self, question: str, **kwargs: object) -> Answer:
@@ -225,7 +243,8 @@ class Answerer:
                     sentences.append(sentence)
                     yield Sentence(sentence)
             else:
-                for event in self._generate(search_query, spans, ledger, timings, started):
+                asked_on = filters.as_of if filters else None
+                for event in self._generate(search_query, asked_on, passages, spans, ledger, result, started):
                     if isinstance(event, Sentence):
                         sentences.append(event.text)
                     yield event
@@ -252,51 +271,55 @@ class Answerer:
     def _generate(
         self,
         question: str,
+        asked_on: str | None,
+        passages: Sequence[Passage],
         spans: list[Span],
         ledger: CitationLedger,
-        timings: dict[str, float],
+        result: Answer,
         started: float,
     ) -> Iterator[Draft | Sentence]:
         assert self.generator is not None
-        evidence = select_evidence(question, spans, self.evidence_sentences)
-        messages = make_messages(self.prompts.system, self.user_prompt(question, evidence))
-        draft = ""
-        for delta in self.generator.stream(messages):
-            timings.setdefault("first_token_ms", _ms_since(started))
-            draft += delta
-            if NOT_IN_CORPUS.startswith(draft.strip()) or NOT_IN_CORPUS in draft:
+        context = build_context(question, passages, spans, self.reader_tokens, self.reader_passages)
+        # Support is sought in the passages the model read, whole: an answer may rest on a
+        # sentence the budget left out, and every quote is still the article's own text.
+        shown = {item.passage_index for item in context.passages}
+        support_spans = [span for span in spans if span.passage_index in shown]
+        pending = ""
+        for delta in self.generator.stream(self.prompts.reader_messages(question, context, asked_on)):
+            result.timings.setdefault("first_token_ms", _ms_since(started))
+            result.draft += delta
+            pending += delta
+            if NOT_IN_CORPUS.startswith(pending.strip()) or NOT_IN_CORPUS in pending:
                 continue  # hold the sentinel back: it is a refusal, not text to show
-            boundary = DRAFT_SENTENCE_END.search(draft)
+            boundary = DRAFT_SENTENCE_END.search(pending)
             while boundary:
-                done, draft = draft[: boundary.end()], draft[boundary.end() :]
-                cited = self.attribute(done, evidence, spans, ledger)
+                done, pending = pending[: boundary.end()], pending[boundary.end() :]
+                cited = self.attribute(done, question, context, support_spans, ledger)
                 if cited:
                     yield Sentence(cited)
-                boundary = DRAFT_SENTENCE_END.search(draft)
-            yield Draft(strip_markers(draft))
-        for sentence in split_sentences(draft):
-            cited = self.attribute(sentence, evidence, spans, ledger)
+                boundary = DRAFT_SENTENCE_END.search(pending)
+            yield Draft(strip_markers(pending))
+        for sentence in split_sentences(pending):
+            cited = self.attribute(sentence, question, context, support_spans, ledger)
             if cited:
                 yield Sentence(cited)
 
     def attribute(
-        self, sentence: str, evidence: list[Span], spans: list[Span], ledger: CitationLedger
+        self, sentence: str, question: str, context: ReaderContext, spans: list[Span], ledger: CitationLedger
     ) -> str | None:
-        """The sentence with its marker, or None when it is a refusal or nothing supports it."""
+        """The sentence with its markers, or None when it is a refusal or nothing supports it."""
         if REFUSAL_PHRASES.search(sentence):
             return None
-        hinted = {evidence[index].passage_index for index in model_markers(sentence, len(evidence))}
-        support = best_support(sentence, spans, hinted)
-        if support is None:
-            return None
-        return with_marker(sentence, ledger.cite(support.span))
-
-    def user_prompt(self, question: str, evidence: list[Span]) -> str:
-        lines = [
-            self.prompts.evidence.format(n=number, text=span.text).strip()
-            for number, span in enumerate(evidence, start=1)
-        ]
-        return self.prompts.user.format(evidence="\n".join(lines), question=question)
+        hinted = {
+            index
+            for number in model_markers(sentence, len(context.passages))
+            if (index := context.passage_of(number + 1)) is not None
+        }
+        support = find_support(sentence, spans, hinted, question)
+        if support is not None:
+            return with_marker(sentence, *sorted({ledger.cite(span) for span in support.spans}))
+        byline = byline_support(sentence, question, context, ledger.passages)
+        return with_marker(sentence, ledger.cite(byline)) if byline else None
 
     def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """A follow-up rewritten to stand alone, so retrieval finds the same story."""
@@ -315,6 +338,29 @@ class Answerer:
             return f"{last_question} {question}"
         rewritten = rewritten.strip().strip('"').split("\n")[0].strip()
         return rewritten if 3 <= len(rewritten) <= MAX_QUESTION_CHARS else question
+
+
+def byline_support(
+    sentence: str, question: str, context: ReaderContext, passages: Sequence[Passage]
+) -> Span | None:
+    """A claim about who wrote or published an article, or when: its new words are in a shown
+    passage's author, outlet or date. It cites that passage's first sentence the model read,
+    whose citation carries the attribution (author, outlet, date) that supports the claim."""
+    if not BYLINE_QUESTION.search(question):
+        return None
+    asked = set(content_terms(question))
+    terms = {term for term in content_terms(strip_markers(sentence)) if term not in asked}
+    for shown in context.passages:
+        passage = passages[shown.passage_index]
+        named = terms & set(content_terms(f"{passage.author} {passage.source} {passage.published}"))
+        if shown.spans and named and 2 * len(named) >= len(terms):
+            return shown.spans[0]
+    return None
+
+
+BYLINE_QUESTION = re.compile(
+    r"\b(?:wr[io]te|written|writer|author|byline|journalist|publish\w*|outlet|newspaper|reported)\b", re.I
+)
 
 
 def extractive_sentences(question: str, spans: list[Span], ledger: CitationLedger) -> list[str]:
@@ -359,35 +405,18 @@ def not_english(question: str) -> bool:
     return len(words) >= 4 and not ENGLISH_WORDS.intersection(words)
 
 
-def check_question(question: str) -> str:
-    question = " ".join(_valid_text(question).split())
-    if not question:
-        raise UsageError("The question is empty: type a question about the news articles.")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise UsageError(
-            f"The question is {len(question):,} characters long; keep it under {MAX_QUESTION_CHARS:,}."
-        )
-    if not re.search(r"\w", question):
-        raise UsageError("The question has no words: type a question about the news articles.")
-    return question
-
-
-def _valid_text(text: str) -> str:
-    """Text with no lone surrogates: those are bytes a terminal sent that were not UTF-8 (Python
-    keeps them as surrogates in argv: decoded here like a corpus file), or broken JSON escapes."""
-    if not SURROGATE.search(text):
-        return text
-    try:
-        return decode_text(text.encode("utf-8", "surrogateescape"))[0]
-    except UnicodeEncodeError:
-        return SURROGATE.sub("\ufffd", text)
-
-
-SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-__all__ = ["MARKER", "Answer", "Answerer", "Citation", "Done", "Draft", "Retrieved", "Sentence"]
+__all__ = [
+    "MARKER",
+    "Answer",
+    "Answerer",
+    "Citation",
+    "Done",
+    "Draft",
+    "Retrieved",
+    "Sentence",
+    "check_question",
+]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import Stemmer
@@ -75,10 +76,11 @@ class Span:
     end: int
     text: str
     terms: frozenset[str] = field(compare=False)
+    index: int = field(default=0, compare=False)  # its place among all the passages' sentences
 
 
 def passage_sentences(passages: Sequence[Passage]) -> list[Span]:
-    spans = []
+    spans: list[Span] = []
     for index, passage in enumerate(passages):
         for start, end in sentence_bounds(passage.text):
             text = passage.text[start:end]
@@ -89,6 +91,7 @@ def passage_sentences(passages: Sequence[Passage]) -> list[Span]:
                     end=passage.start + end,
                     text=text,
                     terms=frozenset(content_terms(text)),
+                    index=len(spans),
                 )
             )
     return spans
@@ -142,39 +145,98 @@ def split_sentences(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Support:
-    span: Span
+    spans: tuple[Span, ...]  # one to MAX_SUPPORT_SPANS sentences, together covering the claim
     score: float
 
 
-def best_support(sentence: str, spans: Sequence[Span], hinted: set[int]) -> Support | None:
-    """The passage sentence that covers most of the answer sentence's content words."""
-    terms = content_terms(MARKER.sub("", sentence))
+MAX_SUPPORT_SPANS = 3  # a claim that joins two or three facts cites two or three sentences
+MIN_ADDED_WEIGHT = 2.0  # a further sentence must add two words, or a number, to be cited too
+HINT_BONUS = 0.15  # the model named this passage itself with [n]: a paraphrase there still counts
+
+
+def find_support(
+    claim: str, spans: Sequence[Span], hinted: AbstractSet[int] = frozenset(), question: str = ""
+) -> Support | None:
+    """The passage sentences that state the claim, or None when nothing does.
+
+    The claim's content words count, except those it repeats from the question (a claim may
+    restate "on October 14" from the question without the quote saying it again). Sentences are
+    added best first while they bring words the others lack, up to three; together they must
+    hold half the claim's weighted words and every number it adds, each number in a clause
+    about the same thing as in the claim (`numbers_keep_their_words`) and about what the
+    question asks (`answers_the_question`).
+    """
+    text = MARKER.sub("", claim)
+    asked = set(content_terms(question))
+    every = content_terms(text)
+    terms = [term for term in every if term not in asked] or every
     if not terms:
         return None
-    total = sum(term_weight(term) for term in terms)
+    total = sum(term_weight(term) for term in set(terms))
     numbers = {term for term in terms if term[0].isdigit()}
-    best: Support | None = None
-    for span in spans:
-        if not numbers <= span.terms:
-            continue  # a number the quote does not state is not supported by it
-        if numbers and not numbers_keep_their_words(MARKER.sub("", sentence), span.text):
-            continue  # "ten injured" is not supported by "killing ten, injuring dozens"
-        covered = sum(term_weight(term) for term in terms if term in span.terms)
-        score = covered / total
-        if span.passage_index in hinted:
-            score += 0.05  # the model named this passage itself: prefer it on a near tie
-        if best is None or score > best.score:
-            best = Support(span, score)
-    if best is None or best.score < MIN_SUPPORT:
+    words = {term for term in every if not term[0].isdigit()}
+    usable = [span for span in spans if quote_states_its_numbers(text, span, numbers, question)]
+    chosen: list[Span] = []
+    covered: set[str] = set()
+    score = 0.0
+    while len(chosen) < MAX_SUPPORT_SPANS:
+        best, gain = _best_addition(usable, chosen, set(terms) - covered, words, hinted, total)
+        if best is None or (chosen and score >= MIN_SUPPORT and numbers <= covered):
+            break
+        chosen.append(best)
+        covered |= set(terms) & best.terms
+        score += gain
+    if not chosen or score < MIN_SUPPORT or not numbers <= covered:
         return None
-    return best
+    return Support(tuple(chosen), score)
+
+
+def _best_addition(
+    spans: Sequence[Span],
+    chosen: list[Span],
+    missing: set[str],
+    words: set[str],
+    hinted: AbstractSet[int],
+    total: float,
+) -> tuple[Span | None, float]:
+    """The sentence that adds most of the claim's missing words (a hinted passage's on a tie)."""
+    best: Span | None = None
+    best_key = (0.0, 0.0)
+    for span in spans:
+        if span in chosen:
+            continue
+        gain = sum(term_weight(term) for term in missing & span.terms) / total
+        if gain <= 0 or (chosen and not _adds_a_fact(span, missing, words)):
+            continue
+        bonus = HINT_BONUS if span.passage_index in hinted and not chosen else 0.0
+        key = (gain + bonus, -span.index)
+        if best is None or key > best_key:
+            best, best_key = span, key
+    return best, (best_key[0] if best is not None else 0.0)
+
+
+def _adds_a_fact(span: Span, missing: set[str], words: set[str]) -> bool:
+    """A further sentence is cited when it adds two of the claim's words, or a number, and is
+    about the claim: two of its words in common (not a stray date that shares "October")."""
+    added = sum(term_weight(term) for term in missing & span.terms)
+    return added >= MIN_ADDED_WEIGHT and len(words & span.terms) >= 2
+
+
+def quote_states_its_numbers(claim: str, span: Span, numbers: set[str], question: str) -> bool:
+    """Each number the claim adds that the sentence holds is said there of the same thing."""
+    held = numbers & span.terms
+    if not held:
+        return True
+    return numbers_keep_their_words(claim, span.text, held) and answers_the_question(
+        question, claim, span.text, held
+    )
 
 
 CLAUSE_BREAK = re.compile(r"[,;:()\u2013\u2014]|\s(?:and|but|while|whereas|as well as)\s", re.IGNORECASE)
 NUMBER_NEIGHBOURS = 2  # content words either side of a number in the answer that it binds to
 
 
-def numbers_keep_their_words(answer: str, quote: str) -> bool:
+def numbers_keep_their_words(answer: str, quote: str, only: set[str] | None = None) -> bool:
     """Each number of the answer sits, in the quote, in a clause with the words next to it.
 
     The words next to a number in its clause of the answer ("ten civilians were injured")
@@ -183,34 +245,52 @@ def numbers_keep_their_words(answer: str, quote: str) -> bool:
     """
     quote_clauses = [set(content_terms(clause)) for clause in CLAUSE_BREAK.split(quote)]
     quote_terms = set().union(*quote_clauses)
-    for clause in CLAUSE_BREAK.split(answer):
-        terms = content_terms(clause)
-        for position, term in enumerate(terms):
-            if not term[0].isdigit():
-                continue
-            nearby = terms[max(0, position - NUMBER_NEIGHBOURS) : position + NUMBER_NEIGHBOURS + 1]
-            neighbours = {t for t in nearby if t != term and t in quote_terms}
-            if not any(term in other and neighbours <= other for other in quote_clauses):
-                return False
+    for term, nearby in number_neighbours(answer):
+        if only is not None and term not in only:
+            continue
+        neighbours = {t for t in nearby if t in quote_terms}
+        if not any(term in other and neighbours <= other for other in quote_clauses):
+            return False
     return True
 
 
-def select_evidence(question: str, spans: Sequence[Span], limit: int) -> list[Span]:
-    """The passage sentences most likely to answer, best first, duplicates dropped.
+def number_neighbours(text: str) -> list[tuple[str, set[str]]]:
+    """Each number of the text with the content words next to it in its clause."""
+    found = []
+    for clause in CLAUSE_BREAK.split(text):
+        terms = content_terms(clause)
+        for position, term in enumerate(terms):
+            if term[0].isdigit():
+                nearby = terms[max(0, position - NUMBER_NEIGHBOURS) : position + NUMBER_NEIGHBOURS + 1]
+                found.append((term, {t for t in nearby if t != term}))
+    return found
 
-    A small model answers better, and reads faster, from a few sentences than from whole
-    chunks, and it follows the first ones most: measured on the seed questions.
+
+WH_WORD = re.compile(r"\b(?:how (?:many|much|long|old|far)|what|which|who|whom|whose|when|where|why)\b", re.I)
+FOCUS_TERMS = 2  # content words after "how many" ("how many civilians were injured") name what is counted
+
+
+def question_focus(question: str) -> list[str]:
+    """What the question asks about: the first content words after its question word."""
+    match = WH_WORD.search(question)
+    return content_terms(question[match.end() :])[:FOCUS_TERMS] if match else []
+
+
+def answers_the_question(question: str, claim: str, quote: str, facts: set[str]) -> bool:
+    """The quote says the claim's answer about what the question asks.
+
+    The answer is a number of the claim said next to the question's focus words ("ten
+    civilians" for "how many civilians were injured"); each focus word that the quote uses must
+    stand in the quote's clause holding that number. "How many were injured?" is not answered by
+    "killing ten civilians and injuring dozens": "ten" and "injuring" are in different clauses.
     """
-    terms = set(content_terms(question))
-    unique: dict[str, Span] = {}
-    for span in spans:
-        unique.setdefault(span.text, span)
-
-    def rank(span: Span) -> tuple[float, int]:
-        overlap = len(terms & span.terms) / len(terms) if terms else 0.0
-        return (overlap, -span.passage_index)
-
-    return sorted(unique.values(), key=rank, reverse=True)[:limit]
+    focus = set(question_focus(question))
+    answering = {term for term, nearby in number_neighbours(claim) if term in facts and focus & nearby}
+    if not answering:
+        return True
+    clauses = [set(content_terms(clause)) for clause in CLAUSE_BREAK.split(quote)]
+    used = focus & set().union(*clauses)
+    return all(any(fact in clause and used <= clause for clause in clauses) for fact in answering)
 
 
 def model_markers(sentence: str, passage_count: int) -> set[int]:

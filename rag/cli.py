@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Callable
 from enum import StrEnum
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import click
 import typer
 from typer.core import TyperGroup
 
-from rag.answer import Answer, Done, Retrieved, Sentence
 from rag.errors import RagError, UsageError
-from rag.retrieve import Filters, Passage
-from rag.service import RagService
+from rag.inputs import check_collection_name, check_question, existing_questions_file
 from rag.settings import load_settings
+
+if TYPE_CHECKING:  # the heavy stack (torch, chromadb, llama-index) loads only once input is checked
+    from rag.answer import Answer, Answerer
+    from rag.retrieve import Filters, Passage
+    from rag.service import RagService
 
 app = typer.Typer(
     help="Question answering with cited passages over a corpus of news articles.",
@@ -75,6 +79,15 @@ def friendly_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def open_service(**overrides: object) -> RagService:
+    """The pipeline for these settings (heavy imports happen here, after the input checks)."""
+    settings = load_settings(**overrides)
+    check_collection_name(settings.collection)
+    from rag.service import RagService
+
+    return RagService(settings)
+
+
 def make_filters(source: list[str] | None, since: str | None, until: str | None) -> Filters | None:
     from rag.articles import normalise_date
 
@@ -83,6 +96,8 @@ def make_filters(source: list[str] | None, since: str | None, until: str | None)
             raise UsageError(f"{label} {value!r} is not a date: use YYYY-MM-DD.")
     if not (source or since or until):
         return None
+    from rag.retrieve import Filters
+
     return Filters(
         sources=tuple(source or ()),
         since=normalise_date(since) if since else None,
@@ -98,7 +113,7 @@ def index(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Index articles (txt, md, html, json, jsonl, csv); unchanged ones are skipped."""
-    service = RagService(load_settings(collection=collection))
+    service = open_service(collection=collection)
     targets = paths or [service.settings.seeds_dir]
     missing = [str(path) for path in targets if not path.exists()]
     if len(missing) == len(targets):
@@ -124,7 +139,7 @@ def search(
     until: UntilOpt = None,
 ) -> None:
     """Retrieve passages only, in rank order (no answer)."""
-    service = RagService(load_settings(collection=collection))
+    service = open_service(collection=collection)
     if not query.strip():
         raise UsageError("The query is empty.")
     passages = service.search(query, k, filters=make_filters(source, since, until))
@@ -151,27 +166,36 @@ def ask(
     until: UntilOpt = None,
 ) -> None:
     """Answer a question with [n] markers tied to verbatim, attributed quotes."""
-    settings = load_settings(collection=collection, llm=llm.value if llm else None)
-    service = RagService(settings)
+    question = check_question(question)  # before any model loads: a bad question answers at once
     filters = make_filters(source, since, until)
-    answerer = service.answerer()
-    answer: Answer | None = None
-    printed = False
-    for event in answerer.stream(question, k=k or settings.top_k, filters=filters):
-        if isinstance(event, Sentence) and not as_json:
-            typer.echo(("" if not printed else " ") + event.text, nl=False)
-            printed = True
-        elif isinstance(event, Retrieved) and not as_json and not event.passages:
-            typer.echo("The collection is empty: run `rag index` first.", err=True)
-        elif isinstance(event, Done):
-            answer = event.answer
-    assert answer is not None
+    with open_service(collection=collection, llm=llm.value if llm else None) as service:
+        answer, printed = stream_answer(service, question, k or service.settings.top_k, filters, as_json)
     if as_json:
         typer.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
     else:
         print_answer_tail(answer, printed)
     if answer.error:
         raise typer.Exit(4)
+
+
+def stream_answer(
+    service: RagService, question: str, k: int, filters: Filters | None, quiet: bool
+) -> tuple[Answer, bool]:
+    """The answer, its sentences printed as they are written (unless `quiet`), and whether any was."""
+    from rag.answer import Done, Retrieved, Sentence
+
+    answer: Answer | None = None
+    printed = False
+    for event in service.answerer().stream(question, k=k, filters=filters):
+        if isinstance(event, Sentence) and not quiet:
+            typer.echo(("" if not printed else " ") + event.text, nl=False)
+            printed = True
+        elif isinstance(event, Retrieved) and not quiet and not event.passages:
+            typer.echo("The collection is empty: run `rag index` first.", err=True)
+        elif isinstance(event, Done):
+            answer = event.answer
+    assert answer is not None
+    return answer, printed
 
 
 @app.command()
@@ -186,8 +210,8 @@ def serve(
     """Start the web chat (indexes seeds/ first when the collection is empty)."""
     from rag.web import serve as serve_web  # gradio is slow to import: only for this command
 
-    settings = load_settings(collection=collection, llm=llm.value if llm else None)
-    serve_web(RagService(settings), host=host, port=port, open_browser=open_browser)
+    with open_service(collection=collection, llm=llm.value if llm else None) as service:
+        serve_web(service, host=host, port=port, open_browser=open_browser)
 
 
 def print_answer_tail(answer: Answer, printed: bool) -> None:
@@ -265,16 +289,14 @@ def brief(
         typer.echo(f"warning: {problem}", err=True)
     if not loaded.questions:
         raise UsageError("No questions to brief (see the warnings above).")
-    settings = load_settings(collection=collection, llm=llm.value if llm else None)
     filters = make_filters(source, since, until)
-    answerer = RagService(settings).answerer()
-    answers: list[Answer] = []
-    for number, question in enumerate(loaded.questions, start=1):
-        answer = answerer.ask(question, k=k or settings.top_k, filters=filters)
-        answers.append(answer)
-        status = "error" if answer.error else "refused" if answer.refused else "answered"
-        seconds = answer.timings.get("total_ms", 0) / 1000
-        typer.echo(f"[{number}/{len(loaded.questions)}] {status} ({seconds:.1f} s): {question}", err=True)
+    with open_service(collection=collection, llm=llm.value if llm else None) as service:
+        settings = service.settings
+        answerer = service.answerer()
+        answers = [
+            brief_one(answerer, question, number, len(loaded.questions), k or settings.top_k, filters)
+            for number, question in enumerate(loaded.questions, start=1)
+        ]
     if not any(answer.passages for answer in answers):
         typer.echo("The collection is empty: run `rag index` first.", err=True)
     briefing = build_briefing(
@@ -292,6 +314,16 @@ def brief(
     if loaded.problems:
         typer.echo(f"partial: {len(loaded.problems)} problem(s) above; the rest is briefed.", err=True)
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def brief_one(
+    answerer: Answerer, question: str, number: int, total: int, k: int, filters: Filters | None
+) -> Answer:
+    answer = answerer.ask(question, k=k, filters=filters)
+    status = "error" if answer.error else "refused" if answer.refused else "answered"
+    seconds = answer.timings.get("total_ms", 0) / 1000
+    typer.echo(f"[{number}/{total}] {status} ({seconds:.1f} s): {question}", err=True)
+    return answer
 
 
 def describe(passage: Passage) -> str:
@@ -350,6 +382,7 @@ def eval_run(
     """Run a question set; score retrieval, answers, refusals, citations; write the reports.
 
     --source/--since/--until narrow the search for every question, as in `rag ask`."""
+    existing_questions_file(questions_file)
     from rag.evaluate import EvalOptions, run_eval
     from rag.report import format_summary
 
@@ -404,11 +437,10 @@ def bench_retrieval_command(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N.")] = None,
 ) -> None:
     """hit@k, MRR@10, answer-in-top-5 and latency: BM25, vector, hybrid and shipped, side by side."""
+    existing_questions_file(questions_file)
     from rag.bench import HEADER, bench_retrieval, markdown_table
 
-    if not questions_file.exists():
-        raise UsageError(f"No such questions file: {questions_file}")
-    service = RagService(load_settings(collection=collection))
+    service = open_service(collection=collection)
     rows, count = bench_retrieval(questions_file, service.retriever(), limit)
     typer.echo(f"{count} questions, collection {service.settings.collection!r}, top 10 per question\n")
     typer.echo(markdown_table(HEADER, rows))
@@ -437,10 +469,9 @@ QuestionsArg = Annotated[
 def read_questions(questions_file: Path | None, limit: int | None) -> list[str]:
     if questions_file is None:
         return SEED_QUESTIONS[:limit]
+    existing_questions_file(questions_file)
     from rag.evaluate import load_questions
 
-    if not questions_file.exists():
-        raise UsageError(f"No such questions file: {questions_file}")
     return [question.question for question in load_questions(questions_file).questions[:limit]]
 
 
@@ -471,7 +502,7 @@ def bench_latency_command(
     """Retrieval latency p50/p95 (question in, passages out, no LLM) and its parts."""
     from rag.bench_speed import bench_latency
 
-    service = RagService(load_settings(collection=collection))
+    service = open_service(collection=collection)
     table, notes = bench_latency(read_questions(questions_file, limit), service.retriever(), service.settings)
     where = f" {questions_file}" if questions_file else ""
     print_table(table, notes, f"rag bench latency{where} --collection {service.settings.collection}")
@@ -487,8 +518,9 @@ def bench_llm_command(
     """The local model: time to first token (question in) and tokens/s at the default context."""
     from rag.bench_speed import bench_llm
 
-    service = RagService(load_settings(collection=collection, llm="local"))
-    table, notes = bench_llm(service, read_questions(questions_file, limit))
+    questions = read_questions(questions_file, limit)
+    with open_service(collection=collection, llm="local") as service:
+        table, notes = bench_llm(service, questions)
     print_table(table, notes, f"rag bench llm --collection {service.settings.collection}")
 
 
@@ -519,7 +551,7 @@ def bench_load_command(
     from rag.bench_speed import bench_load, free_port
     from rag.web import build_app, ensure_indexed, launch, warm_up
 
-    service = RagService(load_settings(collection=collection, llm="extractive"))
+    service = open_service(collection=collection, llm="extractive")
     ensure_indexed(service)
     warm_up(service)
     demo = build_app(service)
@@ -537,7 +569,14 @@ def bench_load_command(
 
 
 def main() -> None:
+    # SIGTERM unwinds like Ctrl-C (exit 143), so every `with RagService` stops the local model.
+    signal.signal(signal.SIGTERM, terminate)
     app()
+
+
+def terminate(signum: int, frame: object) -> None:
+    typer.echo("terminated", err=True)
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

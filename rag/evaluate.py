@@ -34,6 +34,7 @@ from rag.articles import LoadProblem, normalise_date
 from rag.citations import strip_markers
 from rag.embedding import embedding_model_name
 from rag.errors import UsageError
+from rag.inputs import existing_questions_file
 from rag.llm import Generator, make_messages, resolve_backend
 from rag.metrics import (
     RETRIEVAL_DEPTH,
@@ -44,8 +45,11 @@ from rag.metrics import (
     EvidenceRecall,
     JudgedAnswerMatch,
     RefusalRates,
+    RightDraftDropped,
     StoredText,
     StrictAnswerMatch,
+    SupportedAnswer,
+    WrongButCited,
     aggregate,
     mean,
 )
@@ -108,8 +112,7 @@ class BadRecord(ValueError):
 def load_questions(path: Path) -> QuestionSet:
     """Questions from JSONL, JSON (a list), CSV or YAML; bad records become problems with their
     line number and are skipped."""
-    if not path.is_file():
-        raise UsageError(f"No such question file: {path}")
+    existing_questions_file(path)
     suffix = path.suffix.lower()
     if suffix not in QUESTION_SUFFIXES:
         raise UsageError(
@@ -430,7 +433,8 @@ class Evaluation:
                 generator,
                 self.service.prompts,
                 self.settings.refusal_threshold,
-                self.settings.evidence_sentences,
+                self.settings.reader_tokens,
+                self.settings.reader_passages,
             )
         return self._answerer
 
@@ -458,7 +462,8 @@ class Evaluation:
             # As JSON gives it back (lists, not tuples), so a resumed run compares equal.
             "filters": json.loads(json.dumps(asdict(self.options.filters))) if self.options.filters else None,
             "refusal_threshold": s.refusal_threshold,
-            "evidence_sentences": s.evidence_sentences,
+            "reader_tokens": s.reader_tokens,
+            "reader_passages": s.reader_passages,
             "chunk_size": s.chunk_size,
             "chunk_overlap": s.chunk_overlap,
             "embedding": embedding_model_name(s),
@@ -533,6 +538,7 @@ class Evaluation:
     def _take_answer(self, record: dict[str, Any], answer: Answer) -> None:
         payload = answer.to_json()
         record["answer"] = answer.answer
+        record["draft"] = answer.draft
         record["refused"] = answer.refused
         record["citations"] = payload["citations"]
         record["error"] = answer.error
@@ -575,6 +581,15 @@ class Evaluation:
             )
             metrics["citation_precision"] = CitationPrecision().compute(
                 record["citations"], question.gold_doc_ids, question.evidence
+            )
+            metrics[WrongButCited.label] = WrongButCited().compute(
+                said, bool(record["refused"]), bool(record["error"]), question.answers
+            )
+            metrics[RightDraftDropped.label] = RightDraftDropped().compute(
+                record.get("draft"), said, question.answers
+            )
+            metrics[SupportedAnswer.label] = SupportedAnswer().compute(
+                said, record["citations"], question.answers
             )
         record["metrics"] = metrics
         if self.judging and top_k_texts is not None:
@@ -783,26 +798,27 @@ def run_eval(
     if not questions:
         raise UsageError(f"{options.questions_file}: no usable questions.")
     evaluation = Evaluation(settings, options)
-    if evaluation.collection.count() == 0:
-        raise UsageError(
-            f"The collection {settings.collection!r} is empty: index articles first "
-            f"(rag index PATH --collection {settings.collection})."
-        )
-    run_settings = evaluation.run_settings()
-    questions_file = str(options.questions_file.resolve())
-    out = prepare_out(options, questions_file, run_settings)
-    with run_lock(out):
-        if options.fresh:
-            for name in OUR_FILES:
-                (out / name).unlink(missing_ok=True)
-        resuming = (out / RESULTS).exists()
-        earlier = read_json(out / RUN_STATE) if resuming else None
-        if isinstance(earlier, dict) and (earlier.get("settings") or {}).get("judge"):
-            evaluation.judging = True  # a judged run stays judged
-            run_settings["judge"] = True
-        if evaluation.judging and evaluation.backend in ("extractive", "retrieval-only"):
-            raise UsageError("--judge needs an LLM to judge with: use --llm auto, local or openai.")
-        return _run_in(out, resuming, evaluation, question_set, questions, run_settings, log)
+    with evaluation.service:  # the local model stops on every way out
+        if evaluation.collection.count() == 0:
+            raise UsageError(
+                f"The collection {settings.collection!r} is empty: index articles first "
+                f"(rag index PATH --collection {settings.collection})."
+            )
+        run_settings = evaluation.run_settings()
+        questions_file = str(options.questions_file.resolve())
+        out = prepare_out(options, questions_file, run_settings)
+        with run_lock(out):
+            if options.fresh:
+                for name in OUR_FILES:
+                    (out / name).unlink(missing_ok=True)
+            resuming = (out / RESULTS).exists()
+            earlier = read_json(out / RUN_STATE) if resuming else None
+            if isinstance(earlier, dict) and (earlier.get("settings") or {}).get("judge"):
+                evaluation.judging = True  # a judged run stays judged
+                run_settings["judge"] = True
+            if evaluation.judging and evaluation.backend in ("extractive", "retrieval-only"):
+                raise UsageError("--judge needs an LLM to judge with: use --llm auto, local or openai.")
+            return _run_in(out, resuming, evaluation, question_set, questions, run_settings, log)
 
 
 def _run_in(

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,11 @@ def _part_path(model: BundledModel, number: int) -> str:
 
 
 class LocalServer:
-    """The bundled GGUF behind llama.cpp's OpenAI-compatible HTTP server, inside this process."""
+    """The bundled GGUF behind llama.cpp's OpenAI-compatible HTTP server, inside this process.
+
+    `close()` stops it; call it before the process ends (RagService does). Left to the
+    interpreter's exit, llama.cpp's destructor can wait forever (see `_wait_until_serving`).
+    """
 
     def __init__(self, settings: Settings) -> None:
         import xllamacpp as xlc
@@ -127,8 +132,53 @@ class LocalServer:
         params.warmup = False
         params.ui = False
         params.verbosity = -1  # llama.cpp logs every request to stderr otherwise
-        self._server = xlc.Server(params)
+        params.endpoint_metrics = True  # the readiness probe below
+        with signals_held():
+            self._server: Any = xlc.Server(params)
+            self._wait_until_serving()
         self.base_url = self._server.listening_address.rstrip("/") + "/v1"
+
+    def _wait_until_serving(self) -> None:
+        """Return once llama.cpp's task loop runs, so that stopping it later cannot hang.
+
+        The constructor returns just before the loop thread enters `start_loop()`, which sets
+        `running = true`; a `terminate()` landing in that gap is overwritten and the destructor's
+        join waits forever. That is how `rag ask "   "` hung in CI: the server was destroyed
+        milliseconds after it started (py-spy: main thread in `Server::~Server` -> `join`).
+        A metrics request is answered by that loop, so once it returns the gap is closed.
+        """
+        self._server.handle_metrics()
+
+    def close(self) -> None:
+        """Stop the task loop and the HTTP server and join their threads (~0.2 s); idempotent."""
+        server, self._server = self._server, None
+        del server  # the C++ destructor terminates and joins
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back while llama.cpp starts, then hand them to Python again.
+
+    llama.cpp's start-up installs its own SIGINT/SIGTERM handlers, which stop the model server
+    but never interrupt this program; its threads inherit the blocked mask and never see the
+    signals at all. A signal sent meanwhile is delivered, as KeyboardInterrupt or SystemExit,
+    once the server is up, when stopping it can no longer hang.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread owns the handlers (the web app starts models in it too)
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    saved = {number: signal.getsignal(number) for number in held}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 def _free_port() -> int:
@@ -160,6 +210,11 @@ class Generator:
             raise ConfigError("The extractive backend has no generator.")
         # The local server lives as long as this Generator: build one and reuse it.
         self.info, self._llm, self._server = _make_llm(backend, settings)
+
+    def close(self) -> None:
+        """Stop the local model server, if this generator started one."""
+        if self._server is not None:
+            self._server.close()
 
     def stream(self, messages: list[ChatMessage]) -> Iterator[str]:
         """Text deltas, all within RAG_LLM_TIMEOUT; every failure becomes an LlmError saying what to do.

@@ -205,6 +205,47 @@ class StrictAnswerMatch:
         return 1.0 if any(contains_words(said, gold) for gold in golds) else 0.0
 
 
+class RightDraftDropped:
+    """1 when the model's draft held a gold answer and the final answer does not: attribution
+    dropped the right sentence, or the answer was refused."""
+
+    label = "right_draft_dropped"
+
+    def compute(self, draft: str | None, answer: str, gold_answers: Sequence[str]) -> float | None:
+        strict = StrictAnswerMatch()
+        drafted = strict.compute(draft or "", gold_answers) if draft is not None else None
+        if drafted is None:
+            return None
+        return 1.0 if drafted == 1.0 and strict.compute(answer, gold_answers) == 0.0 else 0.0
+
+
+class WrongButCited:
+    """1 when an answerable question got an answer, with citations, that strict matching finds
+    wrong: confident errors. (Some are paraphrased right answers: read the report's list.)"""
+
+    label = "wrong_but_cited"
+
+    def compute(self, answer: str, refused: bool, error: bool, gold_answers: Sequence[str]) -> float | None:
+        strict = StrictAnswerMatch().compute(answer, gold_answers)
+        if strict is None:
+            return None
+        return 1.0 if not refused and not error and strict == 0.0 else 0.0
+
+
+class SupportedAnswer:
+    """Among right answers: 1 when the cited quotes themselves hold the gold answer."""
+
+    label = "supported"
+
+    def compute(
+        self, answer: str, citations: Sequence[Mapping[str, Any]], gold_answers: Sequence[str]
+    ) -> float | None:
+        strict = StrictAnswerMatch()
+        if strict.compute(answer, gold_answers) != 1.0:
+            return None
+        return strict.compute(" ".join(str(c.get("quote", "")) for c in citations), gold_answers)
+
+
 class Streams(Protocol):
     def stream(self, messages: list[ChatMessage]) -> Iterable[str]: ...
 
@@ -424,6 +465,9 @@ def aggregate(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 "strict": mean(column("strict", answerable)),
                 "judged": mean(column("judged", answerable)),
             },
+            "wrong_but_cited": mean(column(WrongButCited.label, answerable)),
+            "right_drafts_dropped": mean(column(RightDraftDropped.label, answerable)),
+            "supported": mean(column(SupportedAnswer.label, answerable)),
             "answerable": len(answerable),
         }
         metrics["refusal"] = RefusalRates().aggregate(

@@ -36,6 +36,9 @@ def metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str, float | None
         accuracy = metrics["answer"].get("accuracy", {})
         rows.append(("answer", "accuracy (strict)", accuracy.get("strict")))
         rows.append(("answer", "accuracy (judged)", accuracy.get("judged")))
+        rows.append(("answer", "wrong but cited", metrics["answer"].get("wrong_but_cited")))
+        rows.append(("answer", "right drafts dropped", metrics["answer"].get("right_drafts_dropped")))
+        rows.append(("answer", "supported", metrics["answer"].get("supported")))
         refusal = metrics.get("refusal", {})
         rows.append(("refusal", "unanswerable refused", refusal.get("unanswerable_refused")))
         rows.append(("refusal", "answerable answered", refusal.get("answerable_answered")))
@@ -53,6 +56,8 @@ def failure_reasons(record: Mapping[str, Any]) -> list[str]:
         reasons.append("error")
     if metrics.get("hit@10") == 0.0:
         reasons.append("gold article not retrieved (top 10)")
+    if metrics.get("right_draft_dropped") == 1.0:
+        reasons.append("right draft dropped")
     if metrics.get("strict") == 0.0 and metrics.get("judged") != 1.0:
         reasons.append("wrong answer" if not record.get("refused") else "refused an answerable question")
     elif record.get("gold", {}).get("unanswerable") and metrics.get("refusal_correct") == 0.0:
@@ -60,6 +65,12 @@ def failure_reasons(record: Mapping[str, Any]) -> list[str]:
     if metrics.get("citations_valid") == 0.0:
         reasons.append("invalid citation")
     return reasons
+
+
+def judge_verdict(record: Mapping[str, Any]) -> str:
+    """The LLM judge's verdict on an answer, for a reader to check: yes, no, or not asked."""
+    judged = record.get("metrics", {}).get("judged")
+    return "–" if judged is None else ("yes" if judged == 1.0 else "no")
 
 
 def header_lines(report: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -111,12 +122,22 @@ def render_markdown(report: Mapping[str, Any], records: Sequence[Mapping[str, An
     problems = report.get("problems") or []
     if problems:
         lines += ["", "## Skipped input lines", ""] + [f"- {md_cell(problem)}" for problem in problems]
+    confident = [record for record in records if record.get("metrics", {}).get("wrong_but_cited") == 1.0]
+    lines += ["", f"## Wrong but cited ({len(confident)}): strict matching says wrong; read them", ""]
+    if confident:
+        lines += ["| id | question | gold | answer | judge |", "| --- | --- | --- | --- | --- |"]
+    for record in confident:
+        gold_text = " / ".join(record.get("gold", {}).get("answers", []))
+        lines.append(
+            f"| {md_cell(record['id'])} | {md_cell(record['question'])} | {md_cell(gold_text)} | "
+            f"{md_cell(str(record.get('answer', ''))[:300])} | {judge_verdict(record)} |"
+        )
     failed = [record for record in records if failure_reasons(record)]
     lines += ["", f"## Failed questions ({len(failed)} of {len(records)})", ""]
     if failed:
         lines += [
-            "| id | question | gold | answer | why | top retrieved |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "| id | question | gold | answer | draft | judge | why | top retrieved |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
     for record in failed:
         gold = record.get("gold", {})
@@ -130,7 +151,8 @@ def render_markdown(report: Mapping[str, Any], records: Sequence[Mapping[str, An
         answer = record.get("error") or record.get("answer", "")
         lines.append(
             f"| {md_cell(record['id'])} | {md_cell(record['question'])} | {md_cell(gold_text)} | "
-            f"{md_cell(str(answer)[:300])} | {md_cell('; '.join(failure_reasons(record)))} | {md_cell(top)} |"
+            f"{md_cell(str(answer)[:300])} | {md_cell(str(record.get('draft', ''))[:300])} | "
+            f"{judge_verdict(record)} | {md_cell('; '.join(failure_reasons(record)))} | {md_cell(top)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -267,7 +289,8 @@ def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]])
     out.append(f"<h2>Failed questions ({len(failed)} of {len(records)})</h2>")
     if failed:
         out.append(
-            "<table><tr><th>question</th><th>gold</th><th>answer</th><th>why</th>"
+            "<table><tr><th>question</th><th>gold</th><th>answer (and the model's draft)</th>"
+            "<th>judge</th><th>why</th>"
             "<th>retrieved (top 5; gold in green)</th></tr>"
         )
         for record in failed[:FAILED_SHOWN]:
@@ -293,7 +316,8 @@ def failed_row(record: Mapping[str, Any]) -> str:
     return (
         f"<tr><td><b>{escape(str(record['id']))}</b><br>{escape(str(record['question']))}</td>"
         f"<td>{escape(answers)}<br><span class='muted'>{escape(', '.join(sorted(gold_ids)))}</span></td>"
-        f"<td>{escape(str(answer))}</td>"
+        f"<td>{escape(str(answer))}<br><span class='muted'>draft: {escape(str(record.get('draft', '')))}"
+        f"</span></td><td>{judge_verdict(record)}</td>"
         f"<td class='why'>{escape('; '.join(failure_reasons(record)))}</td>"
         f"<td><ol>{retrieved}</ol></td></tr>"
     )

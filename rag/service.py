@@ -39,6 +39,19 @@ class RagService:
         self._generators: dict[str, Generator] = {}
         self._retrievers: dict[str, Retriever] = {}
 
+    def __enter__(self) -> RagService:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop what this service started (the local model server): on every exit path, so the
+        process ends promptly and leaves nothing listening."""
+        generators, self._generators = list(self._generators.values()), {}
+        for generator in generators:
+            generator.close()
+
     @cached_property
     def client(self) -> ClientAPI:
         return connect(self.settings)
@@ -134,7 +147,8 @@ class RagService:
             self.generator(backend),
             self.prompts,
             self.settings.refusal_threshold,
-            self.settings.evidence_sentences,
+            self.settings.reader_tokens,
+            self.settings.reader_passages,
         )
 
 

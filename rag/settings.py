@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import ConfigError
@@ -52,8 +52,10 @@ class Settings(BaseSettings):
     # Scores are llama-index's exp(-cosine distance); calibrated on the seed and benchmark
     # questions (see docs/benchmarks.md).
     refusal_threshold: float = 0.45
-    # The model reads the best sentences of the retrieved passages, not whole chunks.
-    evidence_sentences: int = Field(8, ge=1, le=40)
+    # What the model reads: the first passages, each trimmed around its best sentences, within
+    # this many prompt tokens in all (~76 tokens/s to read on 2 cores; docs/benchmarks.md).
+    reader_tokens: int = Field(600, ge=100, le=3000)
+    reader_passages: int = Field(4, ge=1, le=10)
 
     # --- generation ---------------------------------------------------------------------
     llm: LlmChoice = "auto"
@@ -90,6 +92,34 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with explicit overrides (e.g. from CLI flags) on top."""
+    """Settings from the environment, with explicit overrides (e.g. from CLI flags) on top.
+
+    A bad value stops with one line naming the variable, its value and what is allowed.
+    """
     clean = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**clean)  # type: ignore[arg-type]
+    try:
+        return Settings(**clean)  # type: ignore[arg-type]
+    except ValidationError as err:
+        raise ConfigError(describe_invalid(err)) from None
+
+
+def env_name(field: str) -> str:
+    """The environment variable a settings field is read from."""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    return alias if isinstance(alias, str) else f"RAG_{field.upper()}"
+
+
+def describe_invalid(err: ValidationError) -> str:
+    """pydantic's report as `RAG_LLM='gpt9' is not allowed: input should be 'auto', … .`"""
+    problems = []
+    for problem in err.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        value = "(hidden)" if field in SECRET_FIELDS else repr(problem.get("input"))
+        rule = str(problem["msg"])
+        rule = rule[:1].lower() + rule[1:]
+        problems.append(f"{env_name(field)}={value} is not allowed: {rule}")
+    return "; ".join(problems) + "."
+
+
+SECRET_FIELDS = frozenset({"llm_api_key", "openai_api_key", "auth"})

@@ -7,7 +7,6 @@ could drift out of step with it.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -21,9 +20,9 @@ from chromadb.config import Settings as ChromaSettings
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag.errors import StoreError, UsageError
+from rag.inputs import check_collection_name
 from rag.settings import Settings
 
-COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
 PAGE = 5000
 
 
@@ -74,15 +73,6 @@ def lost_server_message(err: Exception) -> str:
         "(`chroma run --path DIR --port PORT`, same folder): this app reconnects by itself. "
         "Or unset RAG_CHROMA_HOST to use the local index."
     )
-
-
-def check_collection_name(name: str) -> str:
-    if not COLLECTION_NAME.match(name):
-        raise UsageError(
-            f"Invalid collection name {name!r}: use 3-63 letters, digits, '.', '_' or '-', "
-            "starting and ending with a letter or digit."
-        )
-    return name
 
 
 def open_collection(client: ClientAPI, name: str, *, create: bool = True) -> Collection:

@@ -38,10 +38,10 @@ from rag.briefing import (
 )
 from rag.errors import LlmError, RagError, UsageError
 from rag.indexing import IndexReport
-from rag.llm import make_messages
+from rag.reader import ReaderContext
 from rag.retrieve import Filters, Passage
 from rag.service import RagService
-from rag.settings import Settings
+from rag.settings import Settings, load_settings
 
 UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".ndjson", ".csv"]
 CONTEXT_CHARS = 320  # passage text shown on each side of a highlighted quote
@@ -491,9 +491,9 @@ def warm_up(service: RagService, collection: str | None = None) -> None:
     if generator is None:
         return
     print(f"Warming up {generator.info.label()}…", file=sys.stderr, flush=True)
-    user = service.prompts.user.format(evidence="[1] The service is ready.", question="Is it ready?")
+    messages = service.prompts.reader_messages("Is it ready?", ReaderContext(()), None)
     try:
-        for count, _ in enumerate(generator.stream(make_messages(service.prompts.system, user))):
+        for count, _ in enumerate(generator.stream(messages)):
             if count >= 2:  # the weights are in memory and the system prompt is cached
                 break
     except LlmError as err:
@@ -850,7 +850,7 @@ def launch(
 
     RAG_AUTH turns on the login page; RAG_MAX_UPLOAD_MB caps each uploaded file.
     """
-    settings = settings or Settings()
+    settings = settings or load_settings()
     login = settings.login()
     demo.queue(default_concurrency_limit=1, max_size=64)
     theme = gr.themes.Default(

@@ -44,10 +44,10 @@ def session_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def seeded_service(session_tmp: Path) -> Iterator[RagService]:
     """One service over the seed article, shared by the tests that only read."""
-    service = RagService(make_settings(session_tmp, llm="extractive"))
-    report = service.index([SEEDS], show_progress=False)
-    assert report.added == 1
-    yield service
+    with RagService(make_settings(session_tmp, llm="extractive")) as service:
+        report = service.index([SEEDS], show_progress=False)
+        assert report.added == 1
+        yield service
 
 
 @pytest.fixture()

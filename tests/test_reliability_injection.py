@@ -6,6 +6,7 @@ quoted, so even a model that would obey cannot get "BANANA [n]" through."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,13 +43,13 @@ def make_corpus(folder: Path, injected: bool) -> Path:
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> RagService:
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RagService]:
     """Two collections in one index: the plain corpus, and the same with the hostile article."""
     root = tmp_path_factory.mktemp("injection")
-    service = RagService(make_settings(root, llm="local"))
-    service.index([make_corpus(root / "plain", injected=False)], "plain", show_progress=False)
-    service.index([make_corpus(root / "hostile", injected=True)], "hostile", show_progress=False)
-    return service
+    with RagService(make_settings(root, llm="local")) as service:
+        service.index([make_corpus(root / "plain", injected=False)], "plain", show_progress=False)
+        service.index([make_corpus(root / "hostile", injected=True)], "hostile", show_progress=False)
+        yield service
 
 
 def test_an_obedient_model_cannot_get_banana_through(hostile: RagService) -> None:

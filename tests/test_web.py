@@ -102,8 +102,9 @@ def test_a_refusal_shows_no_sources(seeded_service: RagService) -> None:
 
 
 @pytest.fixture(scope="module")
-def local_service(tmp_path_factory: pytest.TempPathFactory) -> RagService:
-    return RagService(make_settings(tmp_path_factory.mktemp("web-local"), llm="local"))
+def local_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RagService]:
+    with RagService(make_settings(tmp_path_factory.mktemp("web-local"), llm="local")) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,55 @@
+"""Checks on what a user types, light enough to run before any model or store is loaded."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rag.articles import decode_text
+from rag.errors import UsageError
+
+MAX_QUESTION_CHARS = 2000
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
+
+
+def check_question(question: str) -> str:
+    question = " ".join(_valid_text(question).split())
+    if not question:
+        raise UsageError("The question is empty: type a question about the news articles.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise UsageError(
+            f"The question is {len(question):,} characters long; keep it under {MAX_QUESTION_CHARS:,}."
+        )
+    if not re.search(r"\w", question):
+        raise UsageError("The question has no words: type a question about the news articles.")
+    return question
+
+
+def _valid_text(text: str) -> str:
+    """Text with no lone surrogates: those are bytes a terminal sent that were not UTF-8 (Python
+    keeps them as surrogates in argv: decoded here like a corpus file), or broken JSON escapes."""
+    if not SURROGATE.search(text):
+        return text
+    try:
+        return decode_text(text.encode("utf-8", "surrogateescape"))[0]
+    except UnicodeEncodeError:
+        return SURROGATE.sub("\ufffd", text)
+
+
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_collection_name(name: str) -> str:
+    if not COLLECTION_NAME.match(name):
+        raise UsageError(
+            f"Invalid collection name {name!r}: use 3-63 letters, digits, '.', '_' or '-', "
+            "starting and ending with a letter or digit."
+        )
+    return name
+
+
+def existing_questions_file(path: Path) -> Path:
+    """A questions file that exists, checked before the heavy evaluation modules load."""
+    if not path.is_file():
+        raise UsageError(f"No such questions file: {path}")
+    return path

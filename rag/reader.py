@@ -1,0 +1,143 @@
+"""Stage 5b: what the model reads: the best passages, each headed by its article, trimmed to a budget.
+
+The small local model answers best from a few whole passages that carry the answer with its
+context (title, outlet, date, the sentences around it), and reads about 76 prompt tokens a second
+on two cores: so each passage keeps its sentences that best match the question, with their
+neighbours, up to `RAG_READER_TOKENS` in all (docs/benchmarks.md has the budget sweep).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from llama_index.core.prompts import PromptTemplate
+
+from rag.citations import Span, content_terms
+from rag.retrieve import Passage
+
+CHARS_PER_TOKEN = 4.0  # English news text in Qwen's tokenizer: ~4 characters a token
+GAP = " … "  # between the kept sentences of a passage where some were left out
+
+
+@dataclass(frozen=True)
+class ReaderPassage:
+    """One numbered passage as the model reads it: a header and the kept sentences."""
+
+    number: int
+    passage_index: int  # in the retrieved list
+    header: str
+    spans: tuple[Span, ...]
+
+    @property
+    def text(self) -> str:
+        parts: list[str] = []
+        for previous, span in zip((None, *self.spans[:-1]), self.spans, strict=True):
+            if previous is not None:
+                parts.append(" " if previous.index + 1 == span.index else GAP)
+            parts.append(span.text)
+        return "".join(parts)
+
+
+@dataclass(frozen=True)
+class ReaderContext:
+    passages: tuple[ReaderPassage, ...]
+
+    def passage_number(self, passage_index: int) -> int | None:
+        """The number the model saw a retrieved passage under, if it saw it."""
+        for shown in self.passages:
+            if shown.passage_index == passage_index:
+                return shown.number
+        return None
+
+    def passage_of(self, number: int) -> int | None:
+        """The retrieved passage behind the model's `[number]`."""
+        for shown in self.passages:
+            if shown.number == number:
+                return shown.passage_index
+        return None
+
+    @property
+    def spans(self) -> list[Span]:
+        return [span for shown in self.passages for span in shown.spans]
+
+
+def passage_header(passage: Passage) -> str:
+    """`"Title" (Outlet, by Author, 2022-10-14)`: what a reader needs to judge the passage."""
+    details = [passage.source, f"by {passage.author}" if passage.author else "", passage.published]
+    said = ", ".join(part for part in details if part)
+    title = f"“{passage.title}”" if passage.title else "Untitled"
+    return f"{title} ({said})" if said else title
+
+
+def build_context(
+    question: str,
+    passages: Sequence[Passage],
+    spans: Sequence[Span],
+    budget_tokens: int,
+    max_passages: int,
+) -> ReaderContext:
+    """The first `max_passages` passages, their best sentences kept up to the token budget.
+
+    A sentence already shown with an earlier passage of the same article is not shown again.
+    The budget is shared out evenly; what a short passage leaves goes to the next ones. Within
+    a passage, sentences are kept best first (shared question words, then earlier), each with
+    the sentence after it when it fits (answers often run on), and shown in article order.
+    """
+    terms = set(content_terms(question))
+    by_passage: dict[int, list[Span]] = {}
+    seen: set[tuple[str, int]] = set()
+    for span in spans:  # overlapping passages of one article: each sentence is read once
+        key = (passages[span.passage_index].doc_id, span.start)
+        if key not in seen:
+            seen.add(key)
+            by_passage.setdefault(span.passage_index, []).append(span)
+    chosen = [index for index in range(len(passages)) if by_passage.get(index)][:max_passages]
+    left = budget_tokens * CHARS_PER_TOKEN
+    shown: list[ReaderPassage] = []
+    for position, index in enumerate(chosen):
+        share = left / (len(chosen) - position)
+        kept = keep_best_sentences(by_passage[index], terms, share)
+        left -= sum(len(span.text) + 1 for span in kept)
+        shown.append(ReaderPassage(position + 1, index, passage_header(passages[index]), tuple(kept)))
+    return ReaderContext(tuple(shown))
+
+
+def keep_best_sentences(sentences: list[Span], terms: set[str], budget_chars: float) -> list[Span]:
+    """The passage trimmed around its best sentences, in article order.
+
+    First the sentences that share the question's words, best first, each with the one after it
+    (answers often run on); then, while the budget lasts, the sentences nearest to those. A
+    passage that shares no word with the question is read from its start. The best sentence is
+    always kept, and sentences are never cut.
+    """
+
+    def overlap(span: Span) -> float:
+        return len(terms & span.terms) / len(terms) if terms else 0.0
+
+    matching = sorted((s for s in sentences if overlap(s) > 0), key=lambda s: (-overlap(s), s.index))
+    offsets = range(len(sentences))
+    at = {span.index: offset for offset, span in enumerate(sentences)}
+    first = [at[span.index] + step for span in matching for step in (0, 1)] or [0]
+    kept: list[int] = []
+    used = 0.0
+    for offset in first:
+        if offset < len(sentences) and offset not in kept:
+            if kept and used + len(sentences[offset].text) > budget_chars:
+                break
+            kept.append(offset)
+            used += len(sentences[offset].text) + 1
+    nearest = sorted((o for o in offsets if o not in kept), key=lambda o: (min(abs(o - k) for k in kept), o))
+    for offset in nearest:
+        if used + len(sentences[offset].text) > budget_chars:
+            break
+        kept.append(offset)
+        used += len(sentences[offset].text) + 1
+    return [sentences[offset] for offset in sorted(kept)]
+
+
+def render_passages(context: ReaderContext, template: PromptTemplate) -> str:
+    return "\n\n".join(
+        template.format(n=shown.number, header=shown.header, text=shown.text).strip()
+        for shown in context.passages
+    )
