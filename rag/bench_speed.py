@@ -250,6 +250,86 @@ def bench_llm(service: Any, questions: Sequence[str], rounds: int = 1) -> tuple[
     return (header, rows), notes
 
 
+# llama.cpp options tried by `rag bench llm --sweep`: each against the shipped settings.
+LLM_VARIANTS: list[dict[str, Any]] = [
+    {},
+    {"local_flash_attn": "on"},
+    {"local_flash_attn": "off"},
+    {"local_ubatch": 256},
+    {"local_ubatch": 1024, "local_batch": 2048},
+    {"local_flash_attn": "on", "local_kv_cache": "q8_0"},
+]
+
+
+def bench_llm_sweep(service: Any, questions: Sequence[str], max_tokens: int = 48) -> tuple[Table, list[str]]:
+    """Prompt and decode speed of the local model under each of LLM_VARIANTS, on the real reader
+    prompts of `questions`, and whether it writes the same answers (greedy) as the shipped one."""
+    from rag.citations import passage_sentences
+    from rag.llm import Generator
+    from rag.reader import build_context
+
+    settings = service.settings
+    prompts = []
+    for question in questions:
+        passages = service.search(question, settings.top_k)
+        context = build_context(
+            question, passages, passage_sentences(passages), settings.reader_tokens, settings.reader_passages
+        )
+        messages = service.prompts.reader_messages(question, context, None)
+        prompts.append([{"role": m.role.value, "content": m.content} for m in messages])
+    rows: list[list[str]] = []
+    reference: list[str] = []
+    for variant in LLM_VARIANTS:
+        generator = Generator(settings.model_copy(update={"llm": "local", **variant}))
+        try:
+            url = generator.local_url()
+            runs = [_complete(url, prompt, max_tokens) for prompt in [prompts[0], *prompts]][1:]  # warm
+        finally:
+            generator.close()
+        answers = [run["answer"] for run in runs]
+        reference = reference or answers
+        same = sum(a == b for a, b in zip(answers, reference, strict=True))
+        rows.append(
+            [
+                ", ".join(f"{k.removeprefix('local_')}={v}" for k, v in variant.items()) or "shipped",
+                _fmt(statistics.median(run["prompt_tps"] for run in runs)),
+                _fmt(statistics.median(run["prompt_n"] for run in runs), 0),
+                _fmt(statistics.median(run["prompt_s"] for run in runs), 2),
+                _fmt(statistics.median(run["decode_tps"] for run in runs)),
+                f"{same}/{len(runs)}",
+            ]
+        )
+    header = [
+        "llama.cpp options",
+        "prompt tokens/s",
+        "prompt tokens",
+        "prompt s",
+        "decode tokens/s",
+        "same answers",
+    ]
+    notes = [
+        f"{len(questions)} reader prompts (RAG_READER_TOKENS={settings.reader_tokens}), greedy, "
+        f"{max_tokens} tokens at most, {settings.local_threads} threads; p50 over the prompts"
+    ]
+    return (header, rows), notes
+
+
+def _complete(url: str, messages: list[dict[str, Any]], max_tokens: int) -> dict[str, Any]:
+    """One non-streamed answer from llama.cpp's server, with the timings it reports."""
+    import httpx
+
+    body = {"messages": messages, "max_tokens": max_tokens, "temperature": 0.0, "cache_prompt": False}
+    reply = httpx.post(f"{url}/chat/completions", json=body, timeout=300).json()
+    timings = reply.get("timings", {})
+    return {
+        "answer": reply["choices"][0]["message"]["content"],
+        "prompt_tps": float(timings.get("prompt_per_second", 0.0)),
+        "prompt_n": float(timings.get("prompt_n", 0)),
+        "prompt_s": float(timings.get("prompt_ms", 0.0)) / 1000,
+        "decode_tps": float(timings.get("predicted_per_second", 0.0)),
+    }
+
+
 class _DeltaCounter:
     """Wraps a Generator: counts streamed deltas (≈ tokens) and times them."""
 

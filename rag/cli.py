@@ -514,14 +514,19 @@ def bench_llm_command(
     questions_file: QuestionsArg = None,
     collection: CollectionOpt = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N.")] = None,
+    sweep: Annotated[bool, typer.Option("--sweep", help="Compare llama.cpp options.")] = False,
 ) -> None:
-    """The local model: time to first token (question in) and tokens/s at the default context."""
-    from rag.bench_speed import bench_llm
+    """The local model: time to first token (question in) and tokens/s at the default context.
+
+    --sweep: prompt and decode speed under several llama.cpp options, and whether the answers stay."""
+    from rag.bench_speed import bench_llm, bench_llm_sweep
 
     questions = read_questions(questions_file, limit)
     with open_service(collection=collection, llm="local") as service:
-        table, notes = bench_llm(service, questions)
-    print_table(table, notes, f"rag bench llm --collection {service.settings.collection}")
+        table, notes = (bench_llm_sweep if sweep else bench_llm)(service, questions)
+    where = f" {questions_file}" if questions_file else ""
+    flags = f"{' --limit ' + str(limit) if limit else ''}{' --sweep' if sweep else ''}"
+    print_table(table, notes, f"rag bench llm{where} --collection {service.settings.collection}{flags}")
 
 
 @bench_app.command("memory")

@@ -54,6 +54,11 @@ BUNDLED_MODELS = {
 }
 
 
+# llama.cpp's enums (llama_flash_attn_type, ggml_type), by the names the settings use.
+FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
+KV_CACHE_TYPES = {"f16": 1, "q8_0": 8}
+
+
 @dataclass(frozen=True)
 class LlmInfo:
     backend: str  # local | openai | openai-compatible | extractive
@@ -127,6 +132,10 @@ class LocalServer:
         params.n_parallel = 1  # one slot keeps the prompt cache warm across questions
         params.cpuparams.n_threads = settings.local_threads
         params.cpuparams_batch.n_threads = settings.local_threads
+        params.n_batch = settings.local_batch
+        params.n_ubatch = min(settings.local_ubatch, settings.local_batch)
+        params.flash_attn_type = FLASH_ATTN[settings.local_flash_attn]
+        params.cache_type_k = params.cache_type_v = KV_CACHE_TYPES[settings.local_kv_cache]
         params.hostnames = ["127.0.0.1"]
         params.port = _free_port()
         params.warmup = False
@@ -210,6 +219,12 @@ class Generator:
             raise ConfigError("The extractive backend has no generator.")
         # The local server lives as long as this Generator: build one and reuse it.
         self.info, self._llm, self._server = _make_llm(backend, settings)
+
+    def local_url(self) -> str:
+        """The bundled model's server (OpenAI API root), for benchmarks that read its timings."""
+        if self._server is None:
+            raise ConfigError("Only the local backend has a llama.cpp server to measure.")
+        return self._server.base_url
 
     def close(self) -> None:
         """Stop the local model server, if this generator started one."""

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     model_cache_dir: Path = Path.home() / ".cache" / "rag-news" / "models"
     local_ctx: int = 4096
     local_threads: int = 2
+    # llama.cpp's prompt reading (the slow part on a CPU): `rag bench llm --sweep` measures them.
+    local_batch: int = Field(2048, ge=32)
+    local_ubatch: int = Field(512, ge=32)
+    local_flash_attn: Literal["auto", "on", "off"] = "auto"
+    local_kv_cache: Literal["f16", "q8_0"] = "f16"
 
     # --- the web chat -------------------------------------------------------------------
     # "user:password" turns on Gradio's login page (the /ask API then needs it too).
