@@ -539,6 +539,8 @@ class Evaluation:
         payload = answer.to_json()
         record["answer"] = answer.answer
         record["draft"] = answer.draft
+        # The refusal threshold acts on this: kept so that it can be chosen from a run's records.
+        record["best_similarity"] = max((p.similarity for p in answer.passages), default=0.0)
         record["refused"] = answer.refused
         record["citations"] = payload["citations"]
         record["error"] = answer.error

@@ -54,3 +54,23 @@ def test_follow_up_is_condensed_with_the_history(local: RagService) -> None:
     if not follow.refused:
         assert any("injuring dozens" in c.quote for c in follow.citations)
     assert "ten civilians were injured" not in follow.answer.lower()
+
+
+def test_a_right_draft_that_repeats_the_question_keeps_its_citation(local: RagService) -> None:
+    """The draft restates "on October 14" from the question: that date need not be in the quote."""
+    (article,) = load_corpus([SEEDS]).articles
+    answer = local.answerer(backend="local").ask(
+        "Why did Azerbaijan strike Armenian missile systems on October 14?"
+    )
+    assert "humanitarian catastrophe" in answer.draft.lower() or "civilians" in answer.draft.lower()
+    assert not answer.refused and answer.citations, answer.draft
+    for citation in answer.citations:
+        assert article.text[citation.start : citation.end] == citation.quote
+    assert any("humanitarian catastrophe" in c.quote or "civilian" in c.quote for c in answer.citations)
+
+
+def test_a_byline_question_is_answered_from_the_attribution(local: RagService) -> None:
+    answer = local.answerer(backend="local").ask("Who wrote the article about the missile attack on Ganja?")
+    assert "Lmahamad" in answer.draft, answer.draft
+    assert not answer.refused and "Lmahamad" in answer.answer
+    assert answer.citations and answer.citations[0].author == "Ayya Lmahamad"

@@ -18,8 +18,11 @@ from rag.metrics import (
     LatencyPercentiles,
     MeanReciprocalRank,
     RefusalRates,
+    RightDraftDropped,
     StoredText,
     StrictAnswerMatch,
+    SupportedAnswer,
+    WrongButCited,
     aggregate,
     answer_tokens,
     mean,
@@ -333,3 +336,24 @@ def test_aggregate_retrieval_only_records() -> None:
     metrics = aggregate(only)
     assert "answer" not in metrics and metrics["retrieval"]["hit@1"] == 1.0
     assert set(metrics["latency_ms"]) == {"retrieve"}
+
+
+def test_right_draft_dropped_wrong_but_cited_and_supported() -> None:
+    gold = ["Colorado Avalanche"]
+    dropped = RightDraftDropped()
+    assert dropped.compute("The Colorado Avalanche won [1].", "", gold) == 1.0  # refused at the end
+    assert dropped.compute("The Colorado Avalanche won.", "The Colorado Avalanche won [1].", gold) == 0.0
+    assert dropped.compute("The Tampa Bay Lightning won.", "", gold) == 0.0  # the draft was wrong too
+    assert dropped.compute(None, "", gold) is None  # a run from before drafts were kept
+    wrong = WrongButCited()
+    assert wrong.compute("The Lightning won [1].", refused=False, error=False, gold_answers=gold) == 1.0
+    assert wrong.compute("", refused=True, error=False, gold_answers=gold) == 0.0
+    assert (
+        wrong.compute("The Colorado Avalanche won [1].", refused=False, error=False, gold_answers=gold) == 0.0
+    )
+    assert wrong.compute("Anything.", refused=False, error=False, gold_answers=[]) is None  # unanswerable
+    supported = SupportedAnswer()
+    quote = [{"quote": "The Colorado Avalanche beat Tampa Bay in game 6."}]
+    assert supported.compute("The Colorado Avalanche won [1].", quote, gold) == 1.0
+    assert supported.compute("The Colorado Avalanche won [1].", [{"quote": "Game 6 ended 2-1."}], gold) == 0.0
+    assert supported.compute("The Lightning won [1].", quote, gold) is None  # only right answers count
