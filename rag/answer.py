@@ -195,8 +195,8 @@ class Answerer:
         generator: Generator | None,
         prompts: Prompts,
         refusal_threshold: float,
-        reader_tokens: int = 600,
-        reader_passages: int = 4,
+        reader_tokens: int = 500,
+        reader_passages: int = 3,
     ) -> None:
         self.retriever = retriever
         self.generator = generator

@@ -54,8 +54,8 @@ class Settings(BaseSettings):
     refusal_threshold: float = 0.45
     # What the model reads: the first passages, each trimmed around its best sentences, within
     # this many prompt tokens in all (~76 tokens/s to read on 2 cores; docs/benchmarks.md).
-    reader_tokens: int = Field(600, ge=100, le=3000)
-    reader_passages: int = Field(4, ge=1, le=10)
+    reader_tokens: int = Field(500, ge=100, le=3000)
+    reader_passages: int = Field(3, ge=1, le=10)
 
     # --- generation ---------------------------------------------------------------------
     llm: LlmChoice = "auto"
