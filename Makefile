@@ -29,7 +29,7 @@ lint: setup
 	$(VENV)/bin/mypy
 
 test: setup browser lint
-	$(PY) -m pytest -q -ra tests
+	$(PY) -m pytest -q -ra --durations=15 tests
 
 clean-index:
 	find index -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
