@@ -135,4 +135,4 @@ def describe_invalid(err: ValidationError) -> str:
     return "; ".join(problems) + "."
 
 
-SECRET_FIELDS = frozenset({"llm_api_key", "openai_api_key", "auth"})
+SECRET_FIELDS = frozenset({"llm_api_key", "openai_api_key", "embedding_api_key", "auth"})
