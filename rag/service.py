@@ -97,6 +97,8 @@ class RagService:
         lock_dir = None if self.settings.chroma_host else self.settings.index_dir
         name = collection or self.settings.collection
         self._retrievers.pop(name, None)  # its BM25 side is rebuilt on next use
+        if self.settings.embedding == "openai-compatible":
+            _ = self.embed_model  # no network yet: a missing URL or model stops before any work
         # The lock covers opening the store too: two first runs on a new index would otherwise
         # race to create Chroma's tables.
         with chroma_errors(), index_lock(lock_dir):  # a cut run is completed by the next one
