@@ -4,8 +4,12 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The Infinity embedding server the tests start (RAG_EMBEDDING=openai-compatible): a venv of
+# its own, as a separate server would have, since its pins clash with the project's.
+INFINITY_VENV := .venv-infinity
+INFINITY_STAMP := $(INFINITY_VENV)/.installed
 
-.PHONY: setup chat test lint browser clean-index
+.PHONY: setup chat test lint browser infinity clean-index
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -16,6 +20,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+$(INFINITY_STAMP): requirements-infinity.txt
+	test -x $(INFINITY_VENV)/bin/python || python3 -m venv $(INFINITY_VENV)
+	$(INFINITY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	# CPU torch first, as for the main venv, so nothing pulls a CUDA build.
+	$(INFINITY_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(INFINITY_VENV)/bin/python -m pip install --quiet -r requirements-infinity.txt
+	touch $(INFINITY_STAMP)
+
+infinity: $(INFINITY_STAMP)
 
 chat: setup
 	$(PY) app.py --open
@@ -28,7 +42,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check rag tests app.py
 	$(VENV)/bin/mypy
 
-test: setup browser lint
+test: setup infinity browser lint
 	$(PY) -m pytest -q -ra --durations=15 tests
 
 clean-index:

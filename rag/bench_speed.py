@@ -140,6 +140,81 @@ def bench_embed(
     return (header, rows), notes
 
 
+def bench_embed_server(
+    paths: Sequence[Path],
+    settings: Settings,
+    url: str,
+    model_name: str,
+    chunks: int = 1000,
+    rounds: int = 2,
+    concurrencies: Sequence[int] = (1, 2, 4),
+) -> tuple[Table, list[str]]:
+    """Chunks/s through an embedding server at 1, 2, 4 batches at once, beside the in-process
+    model on the same chunks (sorted by length as `rag index` sends them), rounds interleaved."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rag.embed_server import server_embed_model
+
+    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, _tokenizer(settings))
+    articles, texts, _ = sample_articles(paths, chunker, chunks)
+    texts.sort(key=len)
+    shipped = settings.embed_precision if bf16_supported() else "fp32"
+    local = local_embed_model(settings.embed_batch_size, shipped)
+    server = server_embed_model(
+        settings.model_copy(
+            update={
+                "embedding": "openai-compatible",
+                "embedding_base_url": url,
+                "embedding_model": model_name,
+            }
+        )
+    )
+    size = settings.embed_batch_size
+    groups = [texts[start : start + size] for start in range(0, len(texts), size)]
+
+    def through_server(concurrency: int) -> Callable[[], list[list[float]]]:
+        def run() -> list[list[float]]:
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                return [v for part in pool.map(server.get_text_embedding_batch, groups) for v in part]
+
+        return run
+
+    in_process = f"in-process ({shipped}, batch {size})"
+    runs: dict[str, Callable[[], list[list[float]]]] = {
+        in_process: lambda: local.get_text_embedding_batch(texts)
+    }
+    for concurrency in concurrencies:
+        plural = "batch" if concurrency == 1 else "batches"
+        runs[f"server, {concurrency} concurrent {plural} of {size}"] = through_server(concurrency)
+    local.get_text_embedding_batch(texts[:8])  # both loaded and warm before any clock starts
+    server.get_text_embedding_batch(texts[:8])
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    vectors: dict[str, np.ndarray] = {}
+    names = list(runs)
+    for round_ in range(rounds):
+        for name in names if round_ % 2 == 0 else names[::-1]:  # interleaved, alternating
+            started = time.perf_counter()
+            out = runs[name]()
+            times[name].append(time.perf_counter() - started)
+            vectors.setdefault(name, np.asarray(out))
+    base = statistics.median(times[in_process])
+    header = ["run", "chunks/s", "seconds", "vs in-process"]
+    rows = []
+    for name in names:
+        seconds = statistics.median(times[name])
+        rows.append([name, _fmt(len(texts) / seconds), _fmt(seconds, 2), f"x{base / seconds:.2f}"])
+    served = vectors[names[1]]
+    mine = vectors[in_process]
+    cosine = (served * mine).sum(axis=1) / np.linalg.norm(served, axis=1) / np.linalg.norm(mine, axis=1)
+    notes = [
+        f"{len(texts)} chunks of {len(articles)} articles, {rounds} interleaved round(s), median",
+        f"server {url}, model {model_name!r}; in-process: the bundled all-MiniLM-L6-v2 on this machine",
+        f"server vs in-process vectors: cosine min {cosine.min():.5f}, mean {cosine.mean():.6f}",
+        f"this machine has {os.cpu_count()} CPU cores: a server on the same machine shares them",
+    ]
+    return (header, rows), notes
+
+
 def _tokenizer(settings: Settings) -> Callable[[str], Sequence[int]]:
     from rag.embedding import make_tokenizer
 

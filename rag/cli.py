@@ -481,14 +481,30 @@ def bench_embed_command(
     paths: Annotated[list[Path] | None, typer.Argument(help="Articles to sample [default: seeds/]")] = None,
     chunks: Annotated[int, typer.Option("--chunks", min=8, help="Chunks in the sample.")] = 1000,
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Interleaved rounds.")] = 2,
+    server: Annotated[
+        str | None,
+        typer.Option("--server", help="An embedding server's base URL (…/v1): chunks/s at 1, 2, 4 at once."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="The server's model [default: RAG_EMBEDDING_MODEL or all-MiniLM-L6-v2]"),
+    ] = None,
 ) -> None:
-    """Embedding throughput of the model alone vs `rag index` on the same chunks, fp32 vs shipped."""
-    from rag.bench_speed import bench_embed
+    """Embedding throughput of the model alone vs `rag index` on the same chunks, fp32 vs shipped;
+    with --server, through an embedding server beside the in-process model."""
+    from rag.bench_speed import bench_embed, bench_embed_server
+    from rag.embedding import LOCAL_MODEL_ID
 
     settings = load_settings()
     targets = paths or [settings.seeds_dir]
-    table, notes = bench_embed(targets, settings, chunks, rounds)
     names = " ".join(str(path) for path in targets)
+    if server:
+        name = model or settings.embedding_model or LOCAL_MODEL_ID
+        table, notes = bench_embed_server(targets, settings, server, name, chunks, rounds)
+        command = f"rag bench embed {names} --server {server} --chunks {chunks} --rounds {rounds}"
+        print_table(table, notes, command)
+        return
+    table, notes = bench_embed(targets, settings, chunks, rounds)
     print_table(table, notes, f"rag bench embed {names} --chunks {chunks} --rounds {rounds}")
 
 

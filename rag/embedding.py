@@ -1,4 +1,5 @@
-"""Stage 3a: the embedding model (bundled all-MiniLM-L6-v2 by default, OpenAI when configured)."""
+"""Stage 3a: the embedding model: bundled all-MiniLM-L6-v2 by default, else OpenAI or any server
+of the OpenAI embeddings API (RAG_EMBEDDING=openai-compatible)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from rag.errors import ConfigError
 from rag.settings import EmbedPrecision, Settings
 
+# The bundled model's name: what a collection built with it records, and the name to serve it
+# under (e.g. Infinity's --served-model-name) so a collection built through a server and one
+# built in-process are known to hold the same vectors.
+LOCAL_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
 # Never let a library reach for a model hub: the models come from installed packages.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -28,12 +34,39 @@ def bundled_model_path() -> Path:
 
 
 def embedding_model_name(settings: Settings) -> str:
+    """The backend and model, for reports."""
     if settings.embedding == "openai":
         return f"openai:{settings.openai_embedding_model}"
+    if settings.embedding == "openai-compatible":
+        return f"openai-compatible:{settings.embedding_model} at {settings.embedding_base_url}"
     return "local:all-MiniLM-L6-v2"
 
 
+def embedding_identity(settings: Settings) -> str:
+    """The model the vectors come from, whatever carries them: recorded with each collection.
+
+    The bundled model in-process and the same model behind a server have one identity (the
+    server's model name), so either may query a collection the other built.
+    """
+    if settings.embedding == "openai":
+        return settings.openai_embedding_model
+    if settings.embedding == "openai-compatible":
+        return settings.embedding_model or ""
+    return LOCAL_MODEL_ID
+
+
+def embedding_setting_for(model: str) -> str:
+    """The settings that embed with `model` again (for the 'set RAG_EMBEDDING=…' hint)."""
+    if model == LOCAL_MODEL_ID:
+        return "RAG_EMBEDDING=local"
+    return f"RAG_EMBEDDING=openai-compatible with RAG_EMBEDDING_MODEL={model} (and its server's URL)"
+
+
 def make_embed_model(settings: Settings) -> BaseEmbedding:
+    if settings.embedding == "openai-compatible":
+        from rag.embed_server import server_embed_model
+
+        return server_embed_model(settings)
     if settings.embedding == "openai":
         if settings.openai_api_key is None:
             raise ConfigError("RAG_EMBEDDING=openai needs OPENAI_API_KEY to be set.")
@@ -149,6 +182,8 @@ def bf16_supported() -> bool:
 
 def make_tokenizer(settings: Settings) -> Callable[[str], Sequence[int]]:
     """Counts tokens the way the embedding model reads them, so chunks fit its window."""
+    # A server's model (RAG_EMBEDDING=openai-compatible) is counted in the bundled model's word
+    # pieces: right for all-MiniLM-L6-v2 served elsewhere, close for other BERT-like models.
     if settings.embedding == "openai":
         from llama_index.core.utils import get_tokenizer
 

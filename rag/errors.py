@@ -21,3 +21,13 @@ class StoreError(RagError):
 
 class LlmError(RagError):
     exit_code = 4
+
+
+class EmbeddingError(RagError):
+    """The embedding server failed: unreachable, key rejected, rate-limited, odd vectors."""
+
+    exit_code = 5
+
+
+class CollectionMismatchError(ConfigError):
+    """A collection built with another embedding model or chunking than the one configured."""

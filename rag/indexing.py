@@ -3,7 +3,9 @@
 Idempotent: an article whose stored chunks are all of its current version is skipped without
 embedding; an edited article's chunks are replaced; a removed file's chunks are deleted.
 New chunks are written before stale ones are deleted, batch by batch, so a run killed half-way
-loses nothing and the next run completes it.
+loses nothing and the next run completes it. With an embedding server, a write batch is sent as
+several requests at once (RAG_EMBED_CONCURRENCY), and the next batch is embedding while one is
+written; only embedded batches are ever written.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +30,7 @@ from rag.chunking import Chunker
 from rag.store import StoredArticle, delete_chunks, stored_articles, vector_store
 
 EMBED_WRITE_BATCH = 256  # chunks embedded and written together; what a kill can cost at most
+VectorCheck = Callable[[Sequence[Sequence[float]]], None]  # raises to stop before a batch is written
 
 
 @dataclass
@@ -124,7 +128,10 @@ def index_paths(
     lock_dir: Path | None = None,
     show_progress: bool = True,
     write_batch: int = EMBED_WRITE_BATCH,
+    concurrency: int = 0,
+    check_vectors: VectorCheck | None = None,
 ) -> IndexReport:
+    """Index the paths into the collection; `concurrency` > 0 sends that many batches at once."""
     started = time.perf_counter()
     loaded = load_corpus(paths)
     report = IndexReport(problems=list(loaded.problems))
@@ -146,7 +153,14 @@ def index_paths(
         existing = {chunk_id for entry in stored.values() for chunk_id in entry.chunk_ids}
         fresh = [node for node in new_nodes if node.id_ not in existing]
         report.chunks_embedded = embed_and_store(
-            fresh, len(plan.to_embed), collection, embed_model, show_progress, write_batch
+            fresh,
+            len(plan.to_embed),
+            collection,
+            embed_model,
+            show_progress,
+            write_batch,
+            concurrency=concurrency,
+            check_vectors=check_vectors,
         )
         keep = {node.id_ for node in new_nodes}
         stale = [chunk_id for chunk_id in plan.stale_chunks if chunk_id not in keep]
@@ -164,15 +178,52 @@ def embed_and_store(
     embed_model: Callable[[], BaseEmbedding],
     show_progress: bool,
     write_batch: int = EMBED_WRITE_BATCH,
+    *,
+    concurrency: int = 0,
+    check_vectors: VectorCheck | None = None,
 ) -> int:
+    """Embed and write `nodes`, `write_batch` at a time; a failure stops before its batch is written.
+
+    concurrency 0: each batch embedded in this thread (the in-process model uses both cores
+    anyway). concurrency N: each batch split into requests of the model's batch size, N at a
+    time, and the next batch already embedding while this one is written.
+    """
     if not nodes:
         return 0  # nothing new: the embedding model is never even loaded
     model = embed_model()
     store = vector_store(collection)
     started = time.perf_counter()
     articles_done: set[str] = set()
-    with tqdm(
-        total=len(nodes),
+    batches = [nodes[start : start + write_batch] for start in range(0, len(nodes), write_batch)]
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="embed") if concurrency else None
+    try:
+        with _progress(len(nodes), show_progress) as bar:
+            pending = _submit(model, batches[0], pool)
+            for number, batch in enumerate(batches):
+                vectors = pending()
+                if number + 1 < len(batches):  # the next batch embeds while this one is written
+                    pending = _submit(model, batches[number + 1], pool)
+                if check_vectors is not None:
+                    check_vectors(vectors)
+                for node, vector in zip(batch, vectors, strict=True):
+                    node.embedding = vector
+                store.add(batch)  # type: ignore[arg-type]
+                articles_done.update(str(node.metadata["doc_id"]) for node in batch)
+                elapsed = max(time.perf_counter() - started, 1e-9)
+                bar.set_postfix(
+                    articles=f"{len(articles_done)}/{article_count}",
+                    art_per_s=f"{len(articles_done) / elapsed:.1f}",
+                )
+                bar.update(len(batch))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)  # requests in flight end within their timeout
+    return len(nodes)
+
+
+def _progress(total: int, show_progress: bool) -> tqdm:  # type: ignore[type-arg]
+    return tqdm(
+        total=total,
         unit="chunk",
         desc="Embedding",
         disable=not show_progress,
@@ -180,20 +231,23 @@ def embed_and_store(
         dynamic_ncols=True,
         # Piped to a log, a line every 10 s rather than a redraw per batch.
         mininterval=0.5 if sys.stderr.isatty() else 10.0,
-    ) as bar:
-        for start in range(0, len(nodes), write_batch):
-            batch = nodes[start : start + write_batch]
-            for node, vector in zip(batch, embed_sorted(model, batch), strict=True):
-                node.embedding = vector
-            store.add(batch)  # type: ignore[arg-type]
-            articles_done.update(str(node.metadata["doc_id"]) for node in batch)
-            elapsed = max(time.perf_counter() - started, 1e-9)
-            bar.set_postfix(
-                articles=f"{len(articles_done)}/{article_count}",
-                art_per_s=f"{len(articles_done) / elapsed:.1f}",
-            )
-            bar.update(len(batch))
-    return len(nodes)
+    )
+
+
+def _submit(
+    model: BaseEmbedding, batch: Sequence[TextNode], pool: ThreadPoolExecutor | None
+) -> Callable[[], list[list[float]]]:
+    """The batch's vectors, in its order: without a pool embedded when asked for (after the batch
+    before it is written), else from requests sent now."""
+    if pool is None:
+        return lambda: embed_sorted(model, batch)
+    texts, order = _by_length(batch)
+    size = max(1, int(model.embed_batch_size))
+    requests: list[Future[list[list[float]]]] = [
+        pool.submit(model.get_text_embedding_batch, [texts[i] for i in order[start : start + size]])
+        for start in range(0, len(order), size)
+    ]
+    return lambda: _in_order(order, [vector for request in requests for vector in request.result()])
 
 
 def embed_sorted(model: BaseEmbedding, nodes: Sequence[TextNode]) -> list[list[float]]:
@@ -202,10 +256,17 @@ def embed_sorted(model: BaseEmbedding, nodes: Sequence[TextNode]) -> list[list[f
     The model pads every text of a batch to the longest one: with texts of like length
     together (an article's last chunk is short) little of each batch is padding.
     """
+    texts, order = _by_length(nodes)
+    return _in_order(order, model.get_text_embedding_batch([texts[i] for i in order]))
+
+
+def _by_length(nodes: Sequence[TextNode]) -> tuple[list[str], list[int]]:
     texts = [node.get_content(MetadataMode.EMBED) for node in nodes]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    vectors = model.get_text_embedding_batch([texts[i] for i in order])
-    result: list[list[float]] = [[] for _ in texts]
+    return texts, sorted(range(len(texts)), key=lambda i: len(texts[i]))
+
+
+def _in_order(order: Sequence[int], vectors: Sequence[list[float]]) -> list[list[float]]:
+    result: list[list[float]] = [[] for _ in order]
     for position, vector in zip(order, vectors, strict=True):
         result[position] = vector
     return result

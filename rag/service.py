@@ -18,9 +18,10 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from rag import lexical
 from rag.answer import Answerer, Prompts
 from rag.chunking import Chunker
-from rag.embedding import make_embed_model, make_tokenizer
+from rag.embedding import embedding_identity, make_embed_model, make_tokenizer
 from rag.indexing import IndexReport, index_lock, index_paths
 from rag.llm import Generator, resolve_backend
+from rag.provenance import BuildSpec, IndexGuard, check_query
 from rag.retrieve import Filters, Passage, RetrievalConfig, Retriever
 from rag.settings import Settings
 from rag.store import (
@@ -64,6 +65,16 @@ class RagService:
     def chunker(self) -> Chunker:
         return Chunker(self.settings.chunk_size, self.settings.chunk_overlap, make_tokenizer(self.settings))
 
+    def build_spec(self) -> BuildSpec:
+        """How these settings make vectors: checked against what each collection recorded."""
+        s = self.settings
+        return BuildSpec(embedding_identity(s), s.chunk_size, s.chunk_overlap)
+
+    @property
+    def embed_concurrency(self) -> int:
+        """Batches in flight while indexing: only a server gains from more than one."""
+        return self.settings.embed_concurrency if self.settings.embedding != "local" else 0
+
     @cached_property
     def prompts(self) -> Prompts:
         return Prompts.load(self.settings.prompts_dir)
@@ -86,23 +97,31 @@ class RagService:
         lock_dir = None if self.settings.chroma_host else self.settings.index_dir
         name = collection or self.settings.collection
         self._retrievers.pop(name, None)  # its BM25 side is rebuilt on next use
+        if self.settings.embedding == "openai-compatible":
+            _ = self.embed_model  # no network yet: a missing URL or model stops before any work
         # The lock covers opening the store too: two first runs on a new index would otherwise
         # race to create Chroma's tables.
         with chroma_errors(), index_lock(lock_dir):  # a cut run is completed by the next one
+            chroma = self.collection(collection, create=True)
+            guard = IndexGuard(chroma, self.build_spec(), lambda: self.embed_model)
+            guard.check()  # another model or chunking than the collection's stops here
             return index_paths(
                 paths,
-                self.collection(collection, create=True),
+                chroma,
                 lambda: self.embed_model,
                 self.chunker,
                 lock_dir=None,
                 show_progress=show_progress,
                 write_batch=self.settings.embed_write_batch,
+                concurrency=self.embed_concurrency,
+                check_vectors=guard.check_vectors,
             )
 
     def retriever(self, collection: str | None = None) -> Retriever:
         name = collection or self.settings.collection
         if name not in self._retrievers:
             chroma = self.collection(name)
+            check_query(chroma, self.build_spec())  # never compare vectors of two models
             folder = self.lexical_dir(name)
             self._retrievers[name] = Retriever(
                 chroma,

@@ -13,7 +13,7 @@ from rag.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 LlmChoice = Literal["auto", "local", "openai", "extractive"]
-EmbeddingChoice = Literal["local", "openai"]
+EmbeddingChoice = Literal["local", "openai", "openai-compatible"]
 EmbedPrecision = Literal["bf16", "fp32"]
 
 
@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     # Chunks embedded then written to the store together: the most a killed `rag index` redoes.
     embed_write_batch: int = Field(256, ge=1)
     openai_embedding_model: str = "text-embedding-3-small"
+    # RAG_EMBEDDING=openai-compatible: any server of the OpenAI embeddings API (Infinity, vLLM,
+    # TEI, Ollama, OpenAI). Several base URLs, comma-separated, take the requests in turn.
+    embedding_base_url: str | None = None
+    embedding_model: str | None = None
+    embedding_api_key: SecretStr | None = None
+    embedding_timeout: float = Field(60.0, gt=0, description="seconds for one batch, retries included")
+    # Batches sent at once to the embedding server(s) by `rag index` (server backends only).
+    embed_concurrency: int = Field(4, ge=1, le=64)
 
     # --- retrieval ----------------------------------------------------------------------
     top_k: int = Field(5, ge=1, le=50)
@@ -127,4 +135,4 @@ def describe_invalid(err: ValidationError) -> str:
     return "; ".join(problems) + "."
 
 
-SECRET_FIELDS = frozenset({"llm_api_key", "openai_api_key", "auth"})
+SECRET_FIELDS = frozenset({"llm_api_key", "openai_api_key", "embedding_api_key", "auth"})
