@@ -315,7 +315,8 @@ class Answerer:
             for number in model_markers(sentence, len(context.passages))
             if (index := context.passage_of(number + 1)) is not None
         }
-        support = find_support(sentence, spans, hinted, question)
+        years = {p.published[:4] for p in ledger.passages if p.published[:4].isdigit()}
+        support = find_support(sentence, spans, hinted, question, known=years)
         if support is not None:
             return with_marker(sentence, *sorted({ledger.cite(span) for span in support.spans}))
         byline = byline_support(sentence, question, context, ledger.passages)

@@ -155,19 +155,24 @@ HINT_BONUS = 0.15  # the model named this passage itself with [n]: a paraphrase 
 
 
 def find_support(
-    claim: str, spans: Sequence[Span], hinted: AbstractSet[int] = frozenset(), question: str = ""
+    claim: str,
+    spans: Sequence[Span],
+    hinted: AbstractSet[int] = frozenset(),
+    question: str = "",
+    known: AbstractSet[str] = frozenset(),
 ) -> Support | None:
     """The passage sentences that state the claim, or None when nothing does.
 
     The claim's content words count, except those it repeats from the question (a claim may
-    restate "on October 14" from the question without the quote saying it again). Sentences are
+    restate "on October 14" from the question without the quote saying it again), and those in
+    `known` (the year of an article's date: "the 2022 Tony Awards" from a 2022 article). Sentences are
     added best first while they bring words the others lack, up to three; together they must
     hold half the claim's weighted words and every number it adds, each number in a clause
     about the same thing as in the claim (`numbers_keep_their_words`) and about what the
     question asks (`answers_the_question`).
     """
     text = MARKER.sub("", claim)
-    asked = set(content_terms(question))
+    asked = set(content_terms(question)) | set(known)
     every = content_terms(text)
     terms = [term for term in every if term not in asked] or every
     if not terms:

@@ -170,3 +170,11 @@ def test_a_hinted_paraphrase_keeps_its_citation() -> None:
 
 def test_several_markers_sit_together() -> None:
     assert with_marker("Two facts here.", 1, 3) == "Two facts here [1][3]."
+
+
+def test_the_year_of_the_articles_date_need_not_be_quoted() -> None:
+    spans = passage_sentences([passage("Broadway's biggest stars gathered for the 75th Tony Awards on Sunday.")])
+    question = "Broadway's biggest stars were recognized this week at which awards show?"
+    claim = "Broadway's biggest stars were recognized at the 2022 Tony Awards."
+    assert find_support(claim, spans, question=question, known={"2022"}) is not None
+    assert find_support(claim, spans, question=question) is None  # "2022" is in no quote
