@@ -22,9 +22,9 @@ from rag.feeds import book_path
 from rag.fetch import FetchPolicy, extract_article, fetch
 from rag.service import RagService
 from rag.store import stored_articles
-from rag.web import add_url
+from rag.web import add_files, add_url
 
-from .conftest import make_settings
+from .conftest import DATA, make_settings
 from .newssite import CAFE, LIGHTHOUSE, MARKET, NewsSite, item, news_site
 from .webapp import ChatPage, serving
 
@@ -251,6 +251,9 @@ def test_web_fetches_private_addresses_when_allowed(tmp_path: Path, site: NewsSi
     assert report is not None and report.added == 1, summary
     assert "**Added to “seeds”:** 1 new" in summary
     assert "Storm-hit Brannock lighthouse to reopen" in summary and site.url(LIGHTHOUSE) in summary
+    # Uploads share the summary: files are named by file name, pages by URL.
+    uploaded, _ = add_files(service, "seeds", [str(DATA / "articles" / "volcano.md")])
+    assert "**Added to “seeds”:** 1 new, 0 updated, 0 unchanged" in uploaded and "(volcano.md)" in uploaded
 
 
 # --- the `rag` command ------------------------------------------------------------------------------
