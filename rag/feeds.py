@@ -38,7 +38,7 @@ from rag.fetch import (
     parse_feed,
 )
 from rag.indexing import IndexReport, is_fetched
-from rag.store import delete_chunks, stored_articles
+from rag.store import check_collection_name, delete_chunks, stored_articles
 
 
 @dataclass
@@ -101,7 +101,8 @@ class FeedBook:
 
 
 def book_path(index_dir: Path, collection: str) -> Path:
-    return index_dir / "feeds" / f"{collection}.json"
+    # A checked name has no path separators: the file stays inside index_dir/feeds/.
+    return index_dir / "feeds" / f"{check_collection_name(collection)}.json"
 
 
 @contextmanager
