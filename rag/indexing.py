@@ -2,6 +2,8 @@
 
 Idempotent: an article whose stored chunks are all of its current version is skipped without
 embedding; an edited article's chunks are replaced; a removed file's chunks are deleted.
+Articles fetched from the web (origin: a URL) go through the same plan, but are never deleted
+for being absent: a page that dropped out of a feed stays until its feed is removed.
 New chunks are written before stale ones are deleted, batch by batch, so a run killed half-way
 loses nothing and the next run completes it. With an embedding server, a write batch is sent as
 several requests at once (RAG_EMBED_CONCURRENCY), and the next batch is embedding while one is
@@ -25,7 +27,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import MetadataMode, TextNode
 from tqdm import tqdm
 
-from rag.articles import Article, LoadProblem, load_corpus
+from rag.articles import Article, LoadProblem, LoadResult, load_corpus
 from rag.chunking import Chunker
 from rag.store import StoredArticle, delete_chunks, stored_articles, vector_store
 
@@ -98,7 +100,7 @@ def plan_changes(
             plan.to_embed.append(article)
             plan.stale_chunks.extend(entry.chunk_ids)
     for doc_id, entry in stored.items():
-        if doc_id in loaded_ids or not _is_under(entry.origin, roots):
+        if doc_id in loaded_ids or is_fetched(entry.origin) or not _is_under(entry.origin, roots):
             continue
         # Gone only when its file is gone, or its file loaded and no longer holds it: a file
         # that failed to load this time keeps its articles (nothing is lost on a bad read).
@@ -111,7 +113,14 @@ def plan_changes(
 def _held_elsewhere(stored_origin: str, origin: str, loaded_origins: set[str]) -> bool:
     if not stored_origin or stored_origin == origin or stored_origin in loaded_origins:
         return False  # the same file, or a file read in this run that no longer holds it
+    if is_fetched(stored_origin):
+        return False  # a fetched page: the newest fetch of the same canonical URL replaces it
     return Path(stored_origin).exists()
+
+
+def is_fetched(origin: str) -> bool:
+    """Fetched from the web (its origin is the page's URL), not read from a file."""
+    return origin.startswith(("http://", "https://"))
 
 
 def _is_under(origin: str, roots: Sequence[Path]) -> bool:
@@ -128,12 +137,23 @@ def index_paths(
     lock_dir: Path | None = None,
     show_progress: bool = True,
     write_batch: int = EMBED_WRITE_BATCH,
+    fetched: LoadResult | None = None,
     concurrency: int = 0,
     check_vectors: VectorCheck | None = None,
 ) -> IndexReport:
-    """Index the paths into the collection; `concurrency` > 0 sends that many batches at once."""
+    """Index files and folders, plus articles already fetched from the web, in one plan;
+    `concurrency` > 0 sends that many embedding batches at once."""
     started = time.perf_counter()
-    loaded = load_corpus(paths)
+    loaded = load_corpus(paths) if paths else LoadResult()
+    if fetched is not None:
+        from_files = {article.doc_id for article in loaded.articles}
+        for article in fetched.articles:
+            if article.doc_id in from_files:
+                message = f"duplicate doc_id {article.doc_id!r} (also in a file indexed now); skipped"
+                loaded.problems.append(LoadProblem(article.origin, message))
+            else:
+                loaded.articles.append(article)
+        loaded.problems.extend(fetched.problems)
     report = IndexReport(problems=list(loaded.problems))
     with index_lock(lock_dir):
         stored = stored_articles(collection)

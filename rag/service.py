@@ -17,8 +17,22 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from rag import lexical
 from rag.answer import Answerer, Prompts
+from rag.articles import LoadResult
 from rag.chunking import Chunker
 from rag.embedding import embedding_identity, make_embed_model, make_tokenizer
+from rag.errors import UsageError
+from rag.feeds import (
+    FeedBook,
+    FeedRecord,
+    FeedReport,
+    Removal,
+    book_lock,
+    book_path,
+    gather,
+    remember,
+    remove_feed,
+)
+from rag.fetch import FetchPolicy
 from rag.indexing import IndexReport, index_lock, index_paths
 from rag.llm import Generator, resolve_backend
 from rag.provenance import BuildSpec, IndexGuard, check_query
@@ -31,6 +45,7 @@ from rag.store import (
     connect,
     list_collections,
     open_collection,
+    stored_articles,
 )
 
 
@@ -92,17 +107,32 @@ class RagService:
             return collection_stats(self.collection(name, create=True))
 
     def index(
-        self, paths: Sequence[Path], collection: str | None = None, *, show_progress: bool = True
+        self,
+        paths: Sequence[Path],
+        collection: str | None = None,
+        *,
+        urls: Sequence[str] = (),
+        web: bool = False,
+        show_progress: bool = True,
     ) -> IndexReport:
-        lock_dir = None if self.settings.chroma_host else self.settings.index_dir
+        """Index files and folders, and URLs (feeds or article pages) fetched once."""
+        if urls:
+            return self.fetch_and_index(
+                urls, collection, paths=paths, web=web, show_progress=show_progress
+            ).index
+        return self._index(paths, collection, None, show_progress)
+
+    def _index(
+        self, paths: Sequence[Path], collection: str | None, fetched: LoadResult | None, show_progress: bool
+    ) -> IndexReport:
         name = collection or self.settings.collection
         self._retrievers.pop(name, None)  # its BM25 side is rebuilt on next use
         if self.settings.embedding == "openai-compatible":
             _ = self.embed_model  # no network yet: a missing URL or model stops before any work
         # The lock covers opening the store too: two first runs on a new index would otherwise
         # race to create Chroma's tables.
-        with chroma_errors(), index_lock(lock_dir):  # a cut run is completed by the next one
-            chroma = self.collection(collection, create=True)
+        with chroma_errors(), index_lock(self.lock_dir):  # a cut run is completed by the next one
+            chroma = self.collection(name, create=True)
             guard = IndexGuard(chroma, self.build_spec(), lambda: self.embed_model)
             guard.check()  # another model or chunking than the collection's stops here
             return index_paths(
@@ -113,9 +143,89 @@ class RagService:
                 lock_dir=None,
                 show_progress=show_progress,
                 write_batch=self.settings.embed_write_batch,
+                fetched=fetched,
                 concurrency=self.embed_concurrency,
                 check_vectors=guard.check_vectors,
             )
+
+    @property
+    def lock_dir(self) -> Path | None:
+        return None if self.settings.chroma_host else self.settings.index_dir
+
+    # --- the web: article URLs and followed feeds -------------------------------------------
+
+    def fetch_policy(self, *, web: bool) -> FetchPolicy:
+        """How requests are made; the web chat fetches nothing unless RAG_ALLOW_FETCH=1."""
+        if web and not self.settings.allow_fetch:
+            raise UsageError(
+                "Fetching URLs is off in the web chat: start it with RAG_ALLOW_FETCH=1 "
+                "(or index the URL with `rag index URL`)."
+            )
+        return FetchPolicy.from_settings(self.settings, web=web)
+
+    def feed_book(self, collection: str | None = None) -> FeedBook:
+        return FeedBook.load(book_path(self.settings.index_dir, collection or self.settings.collection))
+
+    def fetch_and_index(
+        self,
+        urls: Sequence[str],
+        collection: str | None = None,
+        *,
+        paths: Sequence[Path] = (),
+        web: bool = False,
+        follow: bool = False,
+        feed_only: bool = False,
+        show_progress: bool = True,
+    ) -> FeedReport:
+        """Fetch the URLs (feeds: their entries too), then index them in the usual incremental
+        plan; validators and followed feeds are saved only once their articles are stored."""
+        policy = self.fetch_policy(web=web)
+        urls = [url.strip() for url in urls]
+        name = collection or self.settings.collection
+        path = book_path(self.settings.index_dir, name)
+        with book_lock(path):
+            book = FeedBook.load(path)
+            with chroma_errors():
+                stored_ids = set(stored_articles(self.collection(name, create=True)))
+            gathered = gather(
+                urls,
+                book,
+                policy,
+                stored_ids,
+                max_entries=self.settings.feed_max_entries,
+                feed_only=feed_only,
+                show_progress=show_progress,
+            )
+            report = self._index(paths, name, gathered.load_result(), show_progress)
+            report.unchanged += gathered.not_modified  # answered 304: unchanged, nothing fetched
+            remember(book, gathered, follow=follow)
+            book.save()
+        return FeedReport(report, gathered.feeds, gathered.feeds_not_modified, gathered.articles)
+
+    def add_feed(self, url: str, collection: str | None = None, *, show_progress: bool = True) -> FeedReport:
+        """Follow a feed and index its articles now."""
+        return self.fetch_and_index(
+            [url], collection, follow=True, feed_only=True, show_progress=show_progress
+        )
+
+    def refresh_feeds(self, collection: str | None = None, *, show_progress: bool = True) -> FeedReport:
+        """Fetch every followed feed (conditional GET) and index what is new or changed."""
+        feeds = self.followed_feeds(collection)
+        if not feeds:
+            name = collection or self.settings.collection
+            raise UsageError(f"Collection {name!r} follows no feeds: add one with `rag feeds add URL`.")
+        return self.fetch_and_index(list(feeds), collection, feed_only=True, show_progress=show_progress)
+
+    def followed_feeds(self, collection: str | None = None) -> dict[str, FeedRecord]:
+        return self.feed_book(collection).feeds
+
+    def remove_feed(self, url: str, collection: str | None = None) -> Removal:
+        """Stop following a feed; its articles (those no other followed feed brought) are deleted."""
+        name = collection or self.settings.collection
+        path = book_path(self.settings.index_dir, name)
+        self._retrievers.pop(name, None)
+        with book_lock(path), chroma_errors(), index_lock(self.lock_dir):
+            return remove_feed(FeedBook.load(path), url.strip(), self.collection(name, create=True))
 
     def retriever(self, collection: str | None = None) -> Retriever:
         name = collection or self.settings.collection

@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     auth: SecretStr | None = None
     max_upload_mb: int = Field(64, ge=1, description="largest file the web chat accepts, in MB")
 
+    # --- fetching feeds and article URLs (rag index URL, rag feeds, the web chat's URL field) --
+    # The web chat fetches only when this is on; then only public addresses unless
+    # fetch_allow_private (the CLI, run by the user on their own machine, may fetch any).
+    allow_fetch: bool = False
+    fetch_allow_private: bool = False
+    fetch_timeout: float = Field(20.0, gt=0, description="seconds for one response, body included")
+    fetch_max_bytes: int = Field(5 * 2**20, ge=1024, description="largest page or feed read, in bytes")
+    fetch_max_redirects: int = Field(5, ge=0, le=20)
+    fetch_user_agent: str = "rag-news/0.1 (news question answering; feed and article indexer)"
+    feed_max_entries: int = Field(100, ge=1, description="newest entries read from one feed")
+
     prompts_dir: Path = PROJECT_ROOT / "prompts"
 
     def login(self) -> tuple[str, str] | None:

@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -26,7 +26,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no teleme
 import gradio as gr
 
 from rag.answer import Answer, Citation, Done, Draft, Retrieved, Sentence
-from rag.articles import SUPPORTED_SUFFIXES, load_corpus, normalise_date
+from rag.articles import SUPPORTED_SUFFIXES, Article, load_corpus, normalise_date
 from rag.briefing import (
     DEFAULT_TITLE,
     Briefing,
@@ -446,6 +446,30 @@ def add_files(service: RagService, collection: str, files: Sequence[str]) -> tup
         target.mkdir(parents=True, exist_ok=True)
         accepted.append(Path(shutil.copyfile(path, target / path.name)))
     report = service.index(accepted, collection, show_progress=True) if accepted else None
+    articles = load_corpus(accepted).articles if report is not None else []
+    summary = index_summary(collection, report, articles, rejected, where=lambda path: Path(path).name)
+    return summary or "No files.", report
+
+
+def add_url(service: RagService, collection: str, url: str) -> tuple[str, IndexReport | None]:
+    """Fetch a feed's articles or an article page into the collection (RAG_ALLOW_FETCH=1 only;
+    public addresses only unless RAG_FETCH_ALLOW_PRIVATE=1); the same summary as uploads."""
+    url = url.strip()
+    if not url:
+        return "Type the URL of a feed (RSS, Atom) or of an article.", None
+    fetched = service.fetch_and_index([url], collection, web=True, show_progress=True)
+    summary = index_summary(collection, fetched.index, fetched.articles, [], where=str)
+    return summary, fetched.index
+
+
+def index_summary(
+    collection: str,
+    report: IndexReport | None,
+    articles: Sequence[Article],
+    rejected: list[str],
+    where: Callable[[str], str],
+) -> str:
+    """Markdown: the counts, one line per article read, and what was rejected and why."""
     lines: list[str] = []
     if report is not None:
         lines.append(
@@ -453,19 +477,19 @@ def add_files(service: RagService, collection: str, files: Sequence[str]) -> tup
             f"{report.unchanged} unchanged article(s); {report.chunks_embedded} chunks embedded, "
             f"{report.chunks_total} in the collection ({report.seconds:.1f} s)."
         )
-        for article in load_corpus(accepted).articles:
-            where = ", ".join(md_escape(part) for part in (article.source, article.published) if part)
+        for article in articles:
+            facts = ", ".join(md_escape(part) for part in (article.source, article.published) if part)
             lines.append(
                 f"- *{md_escape(article.title or article.doc_id)}*"
-                + (f" — {where}" if where else "")
-                + f" ({md_escape(Path(article.origin).name)})"
+                + (f" — {facts}" if facts else "")
+                + f" ({md_escape(where(article.origin))})"
             )
         for problem in report.problems:
-            where = Path(problem.path).name + (f":{problem.line}" if problem.line is not None else "")
-            rejected.append(f"{md_escape(where)}: {md_escape(problem.message)}")
+            place = where(problem.path) + (f":{problem.line}" if problem.line is not None else "")
+            rejected.append(f"{md_escape(place)}: {md_escape(problem.message)}")
     if rejected:
         lines += ["", "**Rejected:**", *(f"- {line}" for line in rejected)]
-    return "\n".join(lines) or "No files.", report
+    return "\n".join(lines)
 
 
 # --- startup -----------------------------------------------------------------------------------
@@ -638,6 +662,22 @@ class WebChat:
         header, outlets = self.facts(name)
         return summary, header, outlets, None
 
+    def add_url(
+        self,
+        url: str,
+        collection: str,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - gradio's idiom
+    ) -> tuple[Any, Any, Any]:
+        """(summary, header, outlets): fetch a feed or an article page into the current collection."""
+        name = collection or self.settings.collection
+        progress(0, desc="Fetching…")
+        try:
+            summary, _ = add_url(self.service, name, url or "")
+        except RagError as err:
+            summary = f"**Error:** {md_escape(str(err))}"
+        header, outlets = self.facts(name)
+        return summary, header, outlets
+
     def ask(
         self,
         question: str,
@@ -679,6 +719,8 @@ class Controls:
     since: Any
     until: Any
     files: Any
+    url: Any
+    fetch: Any
     upload_summary: Any
     sources: Any
     turns: Any
@@ -686,7 +728,7 @@ class Controls:
     download_docx: Any
 
 
-def chat_column(settings_collection: str, max_upload_mb: int) -> dict[str, Any]:
+def chat_column(settings_collection: str, max_upload_mb: int, allow_fetch: bool = False) -> dict[str, Any]:
     """The conversation, the question box, the filters and the upload box."""
     parts: dict[str, Any] = {}
     parts["chatbot"] = gr.Chatbot(
@@ -746,6 +788,17 @@ def chat_column(settings_collection: str, max_upload_mb: int) -> dict[str, Any]:
             elem_id="upload",
             height=140,
         )
+        with gr.Row(equal_height=True):
+            parts["url"] = gr.Textbox(
+                label="Or a URL: a feed (RSS, Atom) or an article page"
+                + ("" if allow_fetch else " (off: start the chat with RAG_ALLOW_FETCH=1)"),
+                placeholder="https://outlet.example/feed.xml",
+                lines=1,
+                max_lines=1,
+                scale=5,
+                elem_id="add-url",
+            )
+            parts["fetch"] = gr.Button("Fetch", scale=1, min_width=80, elem_id="fetch-url")
         parts["upload_summary"] = gr.Markdown(elem_id="upload-summary")
     return parts
 
@@ -754,7 +807,9 @@ def layout(chat: WebChat) -> Controls:
     header = gr.HTML(chat.facts(chat.settings.collection)[0], elem_id="app-header")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=420):
-            parts = chat_column(chat.settings.collection, chat.settings.max_upload_mb)
+            parts = chat_column(
+                chat.settings.collection, chat.settings.max_upload_mb, chat.settings.allow_fetch
+            )
         with gr.Column(scale=2, min_width=320):
             sources = gr.HTML(empty_panel(), elem_id="sources", max_height=720, js_on_load=COPY_BRIEFING_JS)
     return Controls(header=header, sources=sources, turns=gr.State([]), **parts)
@@ -782,6 +837,14 @@ def wire(chat: WebChat, ui: Controls, demo: gr.Blocks) -> None:
         concurrency_id="index",
         **private,
     )
+    for trigger in (ui.url.submit, ui.fetch.click):
+        trigger(
+            chat.add_url,
+            [ui.url, ui.picker],
+            [ui.upload_summary, ui.header, ui.outlets],
+            concurrency_id="index",
+            **private,
+        )
     demo.load(chat.on_load, None, [ui.picker, ui.header, ui.outlets], **private)
     gr.api(chat.ask, api_name="ask", **answering)
 
