@@ -173,7 +173,9 @@ def test_several_markers_sit_together() -> None:
 
 
 def test_the_year_of_the_articles_date_need_not_be_quoted() -> None:
-    spans = passage_sentences([passage("Broadway's biggest stars gathered for the 75th Tony Awards on Sunday.")])
+    spans = passage_sentences(
+        [passage("Broadway's biggest stars gathered for the 75th Tony Awards on Sunday.")]
+    )
     question = "Broadway's biggest stars were recognized this week at which awards show?"
     claim = "Broadway's biggest stars were recognized at the 2022 Tony Awards."
     assert find_support(claim, spans, question=question, known={"2022"}) is not None
