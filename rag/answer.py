@@ -32,7 +32,7 @@ from rag.citations import (
 from rag.errors import LlmError
 from rag.inputs import MAX_QUESTION_CHARS, check_question
 from rag.llm import Generator, LlmInfo, make_messages
-from rag.reader import ReaderContext, build_context, render_passages
+from rag.reader import ReaderConfig, ReaderContext, render_passages
 from rag.retrieve import Filters, Passage, Retriever
 
 NOT_IN_CORPUS = "NOT_IN_CORPUS"
@@ -118,6 +118,8 @@ class Prompts:
     user: PromptTemplate
     passage: PromptTemplate
     asked_on: PromptTemplate
+    sentences_system: str
+    sentence: PromptTemplate
     condense: PromptTemplate
     refusal: str
 
@@ -131,14 +133,22 @@ class Prompts:
             user=PromptTemplate(read("answer_user.txt")),
             passage=PromptTemplate(read("passage.txt")),
             asked_on=PromptTemplate(read("asked_on.txt")),
+            sentences_system=read("sentences_system.txt").strip(),
+            sentence=PromptTemplate(read("sentence.txt")),
             condense=PromptTemplate(read("condense.txt")),
             refusal=read("refusal.txt").strip(),
         )
 
     def reader_messages(
-        self, question: str, context: ReaderContext, asked_on: str | None
+        self, question: str, context: ReaderContext, asked_on: str | None, mode: str = "passages"
     ) -> list[ChatMessage]:
-        """The model's prompt: the question's date when known, the numbered passages, the question."""
+        """The model's prompt: the question's date when known (passages reader), the numbered
+        passages or sentences, the question."""
+        if mode == "sentences":
+            text = render_passages(context, self.sentence, separator="\n")
+            return make_messages(
+                self.sentences_system, self.user.format(asked_on="", passages=text, question=question)
+            )
         user = self.user.format(
             asked_on=self.asked_on.format(date=asked_on).strip() + "\n\n" if asked_on else "",
             passages=render_passages(context, self.passage),
@@ -195,15 +205,13 @@ class Answerer:
         generator: Generator | None,
         prompts: Prompts,
         refusal_threshold: float,
-        reader_tokens: int = 500,
-        reader_passages: int = 3,
+        reader: ReaderConfig | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
         self.prompts = prompts
         self.refusal_threshold = refusal_threshold
-        self.reader_tokens = reader_tokens
-        self.reader_passages = reader_passages
+        self.reader = reader or ReaderConfig()
         self.info = generator.info if generator else LlmInfo("extractive", "none (quoted sentences)")
 
     def ask(self, question: str, **kwargs: object) -> Answer:
@@ -279,13 +287,14 @@ class Answerer:
         started: float,
     ) -> Iterator[Draft | Sentence]:
         assert self.generator is not None
-        context = build_context(question, passages, spans, self.reader_tokens, self.reader_passages)
+        context = self.reader.context(question, passages, spans)
         # Support is sought in the passages the model read, whole: an answer may rest on a
         # sentence the budget left out, and every quote is still the article's own text.
         shown = {item.passage_index for item in context.passages}
         support_spans = [span for span in spans if span.passage_index in shown]
+        messages = self.prompts.reader_messages(question, context, asked_on, self.reader.mode)
         pending = ""
-        for delta in self.generator.stream(self.prompts.reader_messages(question, context, asked_on)):
+        for delta in self.generator.stream(messages):
             result.timings.setdefault("first_token_ms", _ms_since(started))
             result.draft += delta
             pending += delta

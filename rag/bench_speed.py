@@ -341,16 +341,16 @@ def bench_llm_sweep(service: Any, questions: Sequence[str], max_tokens: int = 48
     prompts of `questions`, and whether it writes the same answers (greedy) as the shipped one."""
     from rag.citations import passage_sentences
     from rag.llm import Generator
-    from rag.reader import build_context
+    from rag.reader import ReaderConfig
 
     settings = service.settings
     prompts = []
     for question in questions:
         passages = service.search(question, settings.top_k)
-        context = build_context(
-            question, passages, passage_sentences(passages), settings.reader_tokens, settings.reader_passages
+        context = ReaderConfig.from_settings(settings).context(
+            question, passages, passage_sentences(passages)
         )
-        messages = service.prompts.reader_messages(question, context, None)
+        messages = service.prompts.reader_messages(question, context, None, settings.reader)
         prompts.append([{"role": m.role.value, "content": m.content} for m in messages])
     rows: list[list[str]] = []
     reference: list[str] = []
@@ -383,7 +383,8 @@ def bench_llm_sweep(service: Any, questions: Sequence[str], max_tokens: int = 48
         "same answers",
     ]
     notes = [
-        f"{len(questions)} reader prompts (RAG_READER_TOKENS={settings.reader_tokens}), greedy, "
+        f"{len(questions)} reader prompts (RAG_READER={settings.reader}, RAG_READER_TOKENS="
+        f"{settings.reader_tokens}), greedy, "
         f"{max_tokens} tokens at most, {settings.local_threads} threads; p50 over the prompts"
     ]
     return (header, rows), notes

@@ -180,7 +180,13 @@ def find_support(
     total = sum(term_weight(term) for term in set(terms))
     numbers = {term for term in terms if term[0].isdigit()}
     words = {term for term in every if not term[0].isdigit()}
-    usable = [span for span in spans if quote_states_its_numbers(text, span, numbers, question)]
+    repeated = {term for term in every if term[0].isdigit() and term in asked}
+    usable = [
+        span
+        for span in spans
+        if quote_states_its_numbers(text, span, numbers, question)
+        and not contradicts_a_repeated_number(text, span, repeated)
+    ]
     chosen: list[Span] = []
     covered: set[str] = set()
     score = 0.0
@@ -234,6 +240,26 @@ def quote_states_its_numbers(claim: str, span: Span, numbers: set[str], question
         return True
     return numbers_keep_their_words(claim, span.text, held) and answers_the_question(
         question, claim, span.text, held
+    )
+
+
+def contradicts_a_repeated_number(claim: str, span: Span, repeated: set[str]) -> bool:
+    """A number the claim repeats from the question need not be quoted, but the quote must not
+    put another number in its place: "… on October 4" is not about the question's October 11."""
+    for term, nearby in number_neighbours(claim):
+        if term not in repeated or term in span.terms:
+            continue
+        for other, around in number_neighbours(span.text):
+            if other != term and nearby & around and _adjacent(span.text, other, nearby):
+                return True
+    return False
+
+
+def _adjacent(text: str, number: str, words: set[str]) -> bool:
+    """The number stands right next to one of the words ("October 4", "4 October")."""
+    terms = content_terms(text)
+    return any(
+        term == number and words & set(terms[max(0, at - 1) : at + 2]) for at, term in enumerate(terms)
     )
 
 

@@ -53,6 +53,7 @@ from rag.metrics import (
     aggregate,
     mean,
 )
+from rag.reader import ReaderConfig
 from rag.retrieve import Filters, Passage, Retriever
 from rag.service import RagService
 from rag.settings import PROJECT_ROOT, Settings
@@ -433,8 +434,7 @@ class Evaluation:
                 generator,
                 self.service.prompts,
                 self.settings.refusal_threshold,
-                self.settings.reader_tokens,
-                self.settings.reader_passages,
+                ReaderConfig.from_settings(self.settings),
             )
         return self._answerer
 
@@ -462,6 +462,8 @@ class Evaluation:
             # As JSON gives it back (lists, not tuples), so a resumed run compares equal.
             "filters": json.loads(json.dumps(asdict(self.options.filters))) if self.options.filters else None,
             "refusal_threshold": s.refusal_threshold,
+            "reader": s.reader,
+            "evidence_sentences": s.evidence_sentences,
             "reader_tokens": s.reader_tokens,
             "reader_passages": s.reader_passages,
             "chunk_size": s.chunk_size,

@@ -36,6 +36,7 @@ from rag.fetch import FetchPolicy
 from rag.indexing import IndexReport, index_lock, index_paths
 from rag.llm import Generator, resolve_backend
 from rag.provenance import BuildSpec, IndexGuard, check_query
+from rag.reader import ReaderConfig
 from rag.retrieve import Filters, Passage, RetrievalConfig, Retriever
 from rag.settings import Settings
 from rag.store import (
@@ -276,8 +277,7 @@ class RagService:
             self.generator(backend),
             self.prompts,
             self.settings.refusal_threshold,
-            self.settings.reader_tokens,
-            self.settings.reader_passages,
+            ReaderConfig.from_settings(self.settings),
         )
 
 

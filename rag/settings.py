@@ -60,8 +60,11 @@ class Settings(BaseSettings):
     # Scores are llama-index's exp(-cosine distance); calibrated on the seed and benchmark
     # questions (see docs/benchmarks.md).
     refusal_threshold: float = 0.45
-    # What the model reads: the first passages, each trimmed around its best sentences, within
-    # this many prompt tokens in all (~76 tokens/s to read on 2 cores; docs/benchmarks.md).
+    # What the model reads (rag/reader.py): "sentences", the best few passage sentences; or
+    # "passages", the first passages headed by their article and trimmed to reader_tokens in all
+    # (more right answers, fewer wrong ones, 2-3x the prompt: docs/benchmarks.md).
+    reader: Literal["sentences", "passages"] = "sentences"
+    evidence_sentences: int = Field(8, ge=1, le=40)
     reader_tokens: int = Field(500, ge=100, le=3000)
     reader_passages: int = Field(3, ge=1, le=10)
 

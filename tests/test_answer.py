@@ -180,3 +180,15 @@ def test_the_year_of_the_articles_date_need_not_be_quoted() -> None:
     claim = "Broadway's biggest stars were recognized at the 2022 Tony Awards."
     assert find_support(claim, spans, question=question, known={"2022"}) is not None
     assert find_support(claim, spans, question=question) is None  # "2022" is in no quote
+
+
+def test_a_number_from_the_question_must_not_be_contradicted() -> None:
+    """ "4 civilians were killed … on October 11" is not supported by the October 4 attack."""
+    text = (
+        "Ganja also came under Armenian missile attack on October 4 as one civilian was killed "
+        "and several others were injured."
+    )
+    spans = passage_sentences([passage(text)])
+    question = "How many civilians were killed in the attack on Ganja on October 11?"
+    claim = "4 civilians were killed in the attack on Ganja on October 11."
+    assert find_support(claim, spans, question=question) is None

@@ -6,6 +6,7 @@ import pytest
 
 from rag.answer import Done, Draft, Sentence
 from rag.articles import load_corpus
+from rag.reader import ReaderConfig
 from rag.service import RagService
 
 from .conftest import GANJA_QUESTION, SEEDS, WORLD_CUP_QUESTION
@@ -70,7 +71,9 @@ def test_a_right_draft_that_repeats_the_question_keeps_its_citation(local: RagSe
 
 
 def test_a_byline_question_is_answered_from_the_attribution(local: RagService) -> None:
-    answer = local.answerer(backend="local").ask("Who wrote the article about the missile attack on Ganja?")
+    answerer = local.answerer(backend="local")
+    answerer.reader = ReaderConfig(mode="passages")  # the passages reader shows each article's byline
+    answer = answerer.ask("Who wrote the article about the missile attack on Ganja?")
     assert "Lmahamad" in answer.draft, answer.draft
     assert not answer.refused and "Lmahamad" in answer.answer
     assert answer.citations and answer.citations[0].author == "Ayya Lmahamad"

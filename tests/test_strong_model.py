@@ -33,7 +33,9 @@ def test_paraphrased_answer_with_its_own_markers_keeps_its_citations(tmp_path: P
         shutil.copy(file, corpus / file.name)
     articles = {article.doc_id: article for article in load_corpus([corpus]).articles}
     with fake_openai("ok", answer=PARAPHRASE) as fake:
-        settings = make_settings(tmp_path, llm="auto", llm_base_url=fake.base_url, llm_timeout=20.0)
+        settings = make_settings(
+            tmp_path, llm="auto", llm_base_url=fake.base_url, llm_timeout=20.0, reader="passages"
+        )
         with RagService(settings) as service:
             service.index([corpus], show_progress=False)
             answer = service.answerer().ask(GANJA_QUESTION)
