@@ -7,13 +7,12 @@ store, the embedding model and the retrieval are real.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from rag.articles import load_corpus
 from rag.service import RagService
 
-from .conftest import DATA, GANJA_QUESTION, SEED_FILE, make_settings
+from .conftest import GANJA_QUESTION, SEED_FILE, make_settings
 from .fake_openai import fake_openai
 
 # Paraphrased (no sentence of the article says "lost their lives" or "were hurt"), markers by
@@ -25,12 +24,7 @@ PARAPHRASE = (
 )
 
 
-def test_paraphrased_answer_with_its_own_markers_keeps_its_citations(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    shutil.copy(SEED_FILE, corpus / SEED_FILE.name)
-    for file in (DATA / "articles").iterdir():
-        shutil.copy(file, corpus / file.name)
+def test_paraphrased_answer_with_its_own_markers_keeps_its_citations(tmp_path: Path, corpus: Path) -> None:
     articles = {article.doc_id: article for article in load_corpus([corpus]).articles}
     with fake_openai("ok", answer=PARAPHRASE) as fake:
         settings = make_settings(
