@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,13 @@ DATA = Path(__file__).resolve().parent / "data"
 BENCHMARKS = ROOT.parent / "shared" / "benchmarks"
 GANJA_QUESTION = "How many civilians were killed in the attack on Ganja on October 11?"
 WORLD_CUP_QUESTION = "Who won the 2018 football World Cup final?"
+
+
+def ctrl_c_as_in_a_terminal() -> None:
+    """`preexec_fn` for a child that a test interrupts with SIGINT: a job started in the
+    background ignores SIGINT and hands that on to its children (so would this test run's, under
+    `cmd &`); a terminal's Ctrl-C reaches a program with the default handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def make_settings(tmp: Path, **overrides: object) -> Settings:

@@ -24,7 +24,7 @@ from rag.service import RagService
 from rag.store import stored_articles
 from rag.web import add_files, add_url
 
-from .conftest import DATA, make_settings
+from .conftest import DATA, ctrl_c_as_in_a_terminal, make_settings
 from .newssite import CAFE, LIGHTHOUSE, MARKET, NewsSite, item, news_site
 from .webapp import ChatPage, serving
 
@@ -265,7 +265,12 @@ def rag(args: list[str], index_dir: Path) -> subprocess.Popen[str]:
     environment.pop("OPENAI_API_KEY", None)
     command = [sys.executable, "-m", "rag.cli", *args]
     return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )
 
 

@@ -22,7 +22,7 @@ import httpx
 import psutil
 import pytest
 
-from .conftest import GANJA_QUESTION
+from .conftest import GANJA_QUESTION, ctrl_c_as_in_a_terminal
 
 pytestmark = pytest.mark.llm
 
@@ -83,6 +83,7 @@ def start(args: list[str], env: dict[str, str]) -> Running:
         stdin=subprocess.DEVNULL,
         text=True,
         env=env,
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )
     running = Running(process)
     for name, pipe in (("stdout", process.stdout), ("stderr", process.stderr)):
