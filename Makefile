@@ -42,8 +42,11 @@ lint: setup
 	$(VENV)/bin/ruff format --check rag tests app.py
 	$(VENV)/bin/mypy
 
-test: setup infinity browser lint
-	$(PY) -m pytest -q -ra --durations=15 tests
+# The three installs share no files: run them side by side (about 2 minutes less on a fresh machine).
+test:
+	$(MAKE) --no-print-directory -j3 setup infinity browser
+	$(MAKE) --no-print-directory lint
+	$(PY) -m pytest -q -ra --durations=25 tests
 
 clean-index:
 	find index -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

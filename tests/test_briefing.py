@@ -21,6 +21,7 @@ import docx
 import pytest
 from bs4 import BeautifulSoup
 from markdown_it import MarkdownIt
+from typer.testing import CliRunner
 
 from rag.answer import Answer, Citation
 from rag.articles import Article, load_corpus
@@ -40,6 +41,7 @@ from rag.briefing import (
     trim_quote,
 )
 from rag.citations import sentence_bounds
+from rag.cli import app
 from rag.errors import UsageError
 from rag.llm import LlmInfo
 from rag.service import RagService
@@ -615,16 +617,19 @@ def test_cli_brief_writes_each_format(
     assert check_sections(read_docx(tmp_path / "b.docx"), answers, seed_articles, "cli docx") == 2
     assert docx.Document(str(tmp_path / "b.docx")).paragraphs[0].text == "Ganja"
 
-    result = run_brief([GANJA_QUESTION, "--llm", "extractive"], index_dir, tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("# News briefing\n") and "**Collection:** seeds" in result.stdout
-    assert check_sections(read_markdown(result.stdout), answers[:1], seed_articles, "cli md") == 1
+    # The other formats in this process (the same CLI, without another interpreter's start-up).
+    runner, env = CliRunner(), {"RAG_INDEX_DIR": str(index_dir), "OPENAI_API_KEY": None}
+    markdown = runner.invoke(app, ["brief", GANJA_QUESTION, "--llm", "extractive"], env=env)
+    assert markdown.exit_code == 0, markdown.output
+    assert markdown.stdout.startswith("# News briefing\n") and "**Collection:** seeds" in markdown.stdout
+    assert check_sections(read_markdown(markdown.stdout), answers[:1], seed_articles, "cli md") == 1
 
-    result = run_brief(
-        [*THREE_QUESTIONS, "--llm", "extractive", "-f", "html", "-o", "b.out"], index_dir, tmp_path
+    page_file = tmp_path / "b.out"
+    html = runner.invoke(
+        app, ["brief", *THREE_QUESTIONS, "--llm", "extractive", "-f", "html", "-o", str(page_file)], env=env
     )
-    assert result.returncode == 0, result.stderr
-    page = (tmp_path / "b.out").read_text(encoding="utf-8")
+    assert html.exit_code == 0, html.output
+    page = page_file.read_text(encoding="utf-8")
     assert check_sections(read_html(page), answers, seed_articles, "cli html") == 2
 
 

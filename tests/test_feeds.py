@@ -274,12 +274,6 @@ def rag(args: list[str], index_dir: Path) -> subprocess.Popen[str]:
     )
 
 
-def finished(args: list[str], index_dir: Path) -> tuple[int, str, str]:
-    process = rag(args, index_dir)
-    out, err = process.communicate(timeout=180)
-    return process.returncode, out, err
-
-
 def test_the_rag_command_indexes_urls_and_follows_feeds(tmp_path: Path, site: NewsSite) -> None:
     index_dir = tmp_path / "index"
     runner, env = CliRunner(), {"RAG_INDEX_DIR": str(index_dir), "RAG_FETCH_TIMEOUT": "3"}
@@ -288,9 +282,10 @@ def test_the_rag_command_indexes_urls_and_follows_feeds(tmp_path: Path, site: Ne
     assert "1 added" in result.stdout
     assert "warning: ftp://files.example/x: not an http(s) URL" in result.stderr
 
-    code, out, err = finished(["feeds", "add", site.url("/feed.xml"), "-q"], index_dir)
-    assert code == 0, err
-    assert "following " + site.url("/feed.xml") in err and "1 new, 0 updated, 1 unchanged" in out
+    result = runner.invoke(app, ["feeds", "add", site.url("/feed.xml"), "-q"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "following " + site.url("/feed.xml") in result.stderr
+    assert "1 new, 0 updated, 1 unchanged" in result.stdout
 
     result = runner.invoke(app, ["feeds", "list"], env=env)
     assert result.exit_code == 0 and site.url("/feed.xml") in result.stdout, result.output
@@ -305,8 +300,8 @@ def test_the_rag_command_indexes_urls_and_follows_feeds(tmp_path: Path, site: Ne
     out, err = looping.communicate(timeout=60)
     assert looping.returncode == 130 and "interrupted" in err and "Traceback" not in err + out
 
-    code, out, err = finished(["feeds", "remove", site.url("/feed.xml")], index_dir)
-    assert code == 0 and "2 article(s) removed" in out, out + err
+    result = runner.invoke(app, ["feeds", "remove", site.url("/feed.xml")], env=env)
+    assert result.exit_code == 0 and "2 article(s) removed" in result.stdout, result.output
     result = runner.invoke(app, ["feeds", "refresh"], env=env)
     assert result.exit_code == 2 and "follows no feeds" in result.stderr
     result = runner.invoke(app, ["feeds", "refresh", "--every", "soon"], env=env)
