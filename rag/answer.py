@@ -286,13 +286,35 @@ class Answerer:
         result: Answer,
         started: float,
     ) -> Iterator[Draft | Sentence]:
+        for reading in self.reader.readings:
+            answered = False
+            for event in self._read(reading, question, asked_on, passages, spans, ledger, result, started):
+                answered = answered or isinstance(event, Sentence)
+                yield event
+            if answered:
+                return
+
+    def _read(
+        self,
+        reading: str,
+        question: str,
+        asked_on: str | None,
+        passages: Sequence[Passage],
+        spans: list[Span],
+        ledger: CitationLedger,
+        result: Answer,
+        started: float,
+    ) -> Iterator[Draft | Sentence]:
+        """One reading: the model reads this context, and each sentence of its draft is attributed."""
         assert self.generator is not None
-        context = self.reader.context(question, passages, spans)
+        context = self.reader.context(question, passages, spans, reading)
         # Support is sought in the passages the model read, whole: an answer may rest on a
         # sentence the budget left out, and every quote is still the article's own text.
         shown = {item.passage_index for item in context.passages}
         support_spans = [span for span in spans if span.passage_index in shown]
-        messages = self.prompts.reader_messages(question, context, asked_on, self.reader.mode)
+        messages = self.prompts.reader_messages(question, context, asked_on, reading)
+        if result.draft:
+            result.draft += "\n"  # the drafts of each reading, one per line
         pending = ""
         for delta in self.generator.stream(messages):
             result.timings.setdefault("first_token_ms", _ms_since(started))

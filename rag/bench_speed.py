@@ -347,10 +347,9 @@ def bench_llm_sweep(service: Any, questions: Sequence[str], max_tokens: int = 48
     prompts = []
     for question in questions:
         passages = service.search(question, settings.top_k)
-        context = ReaderConfig.from_settings(settings).context(
-            question, passages, passage_sentences(passages)
-        )
-        messages = service.prompts.reader_messages(question, context, None, settings.reader)
+        reader = ReaderConfig.from_settings(settings)
+        context = reader.context(question, passages, passage_sentences(passages))
+        messages = service.prompts.reader_messages(question, context, None, reader.readings[0])
         prompts.append([{"role": m.role.value, "content": m.content} for m in messages])
     rows: list[list[str]] = []
     reference: list[str] = []

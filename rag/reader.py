@@ -5,6 +5,7 @@
 trimmed around its best sentences with their neighbours, up to `RAG_READER_TOKENS` in all. On the
 dev questions it answers more of them right and far fewer wrongly, but reads 2-3 times longer
 on two cores (~45 prompt tokens a second) and refuses more often (docs/benchmarks.md).
+`sentences-then-passages`: the sentences first; the passages only when those answered nothing.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class ReaderContext:
 class ReaderConfig:
     """RAG_READER and its sizes: which context the model reads."""
 
-    mode: str = "sentences"  # or "passages"
+    mode: str = "sentences"  # or "passages", or "sentences-then-passages"
     sentences: int = 8
     tokens: int = 500
     passages: int = 3
@@ -79,8 +80,16 @@ class ReaderConfig:
             settings.reader, settings.evidence_sentences, settings.reader_tokens, settings.reader_passages
         )
 
-    def context(self, question: str, passages: Sequence[Passage], spans: Sequence[Span]) -> ReaderContext:
-        if self.mode == "passages":
+    @property
+    def readings(self) -> tuple[str, ...]:
+        """The readings in order: a later one runs only when the one before answered nothing
+        (the model refused, or no sentence of its draft was supported)."""
+        return tuple(self.mode.split("-then-"))
+
+    def context(
+        self, question: str, passages: Sequence[Passage], spans: Sequence[Span], reading: str | None = None
+    ) -> ReaderContext:
+        if (reading or self.readings[0]) == "passages":
             return build_context(question, passages, spans, self.tokens, self.passages)
         return select_sentences(question, spans, self.sentences)
 

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     # What the model reads (rag/reader.py): "sentences", the best few passage sentences; or
     # "passages", the first passages headed by their article and trimmed to reader_tokens in all
     # (more right answers, fewer wrong ones, 2-3x the prompt: docs/benchmarks.md).
-    reader: Literal["sentences", "passages"] = "sentences"
+    reader: Literal["sentences", "passages", "sentences-then-passages"] = "sentences"
     evidence_sentences: int = Field(8, ge=1, le=40)
     reader_tokens: int = Field(500, ge=100, le=3000)
     reader_passages: int = Field(3, ge=1, le=10)

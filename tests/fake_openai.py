@@ -45,6 +45,8 @@ MODES = (
 class FakeOpenAI:
     mode: str = "ok"
     answer: str = GANJA_ANSWER
+    # Answers for the first requests in turn (then `answer`): a model asked twice in one question.
+    first_answers: list[str] = field(default_factory=list)
     fail_times: int = 0
     retry_after: float | None = None  # seconds, sent as Retry-After with 429
     word_delay: float = 0.0
@@ -77,8 +79,11 @@ class FakeOpenAI:
             self._server.server_close()
 
     def words(self) -> list[str]:
-        """The answer as the deltas a model streams: words with their trailing space."""
-        return re.findall(r"\S+\s*", self.answer)
+        """The answer to the latest request as the deltas a model streams: words with their
+        trailing space."""
+        turn = len(self.requests) - 1
+        answer = self.first_answers[turn] if turn < len(self.first_answers) else self.answer
+        return re.findall(r"\S+\s*", answer)
 
     def chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {

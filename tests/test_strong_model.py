@@ -45,3 +45,27 @@ def test_paraphrased_answer_with_its_own_markers_keeps_its_citations(tmp_path: P
     assert "killing ten civilians and injuring dozens of others" in citation.quote
     assert articles[citation.doc_id].text[citation.start : citation.end] == citation.quote
     assert answer.draft == PARAPHRASE
+
+
+def test_a_refused_first_reading_is_read_again_from_the_passages(tmp_path: Path, corpus: Path) -> None:
+    """RAG_READER=sentences-then-passages: the sentences first; their refusal asks again over the
+    headed passages, and that answer is cited as any other."""
+    with fake_openai("ok", first_answers=["NOT_IN_CORPUS"], answer=PARAPHRASE) as fake:
+        settings = make_settings(
+            tmp_path,
+            llm="auto",
+            llm_base_url=fake.base_url,
+            llm_timeout=20.0,
+            reader="sentences-then-passages",
+        )
+        with RagService(settings) as service:
+            service.index([corpus], show_progress=False)
+            answer = service.answerer().ask(GANJA_QUESTION)
+            answered_at_once = service.answerer().ask(GANJA_QUESTION.replace("civilians", "people"))
+    first, second = (request["messages"][-1]["content"] for request in fake.requests[:2])
+    assert first.startswith("[1] ") and "(Azernews, by Ayya Lmahamad" not in first  # sentences
+    assert "(Azernews, by Ayya Lmahamad" in second  # passages, headed by their article
+    assert not answer.refused and answer.answer.startswith("Ten civilians lost their lives")
+    assert answer.draft == "NOT_IN_CORPUS\n" + PARAPHRASE
+    assert len(answer.citations) == 1
+    assert len(fake.requests) == 3 and not answered_at_once.refused  # an answer is not read twice
