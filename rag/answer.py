@@ -252,10 +252,16 @@ class Answerer:
                     yield Sentence(sentence)
             else:
                 asked_on = filters.as_of if filters else None
-                for event in self._generate(search_query, asked_on, passages, spans, ledger, result, started):
-                    if isinstance(event, Sentence):
-                        sentences.append(event.text)
-                    yield event
+                # A later reading runs only when the one before answered nothing.
+                for reading in self.reader.readings:
+                    for event in self._read(
+                        reading, search_query, asked_on, passages, spans, ledger, result, started
+                    ):
+                        if isinstance(event, Sentence):
+                            sentences.append(event.text)
+                        yield event
+                    if sentences:
+                        break
         except LlmError as err:
             result.error = str(err)
         yield from self._finish(result, sentences, ledger, started)
@@ -275,24 +281,6 @@ class Answerer:
         result.timings.setdefault("first_token_ms", _ms_since(started))
         result.timings["total_ms"] = _ms_since(started)
         yield Done(result)
-
-    def _generate(
-        self,
-        question: str,
-        asked_on: str | None,
-        passages: Sequence[Passage],
-        spans: list[Span],
-        ledger: CitationLedger,
-        result: Answer,
-        started: float,
-    ) -> Iterator[Draft | Sentence]:
-        for reading in self.reader.readings:
-            answered = False
-            for event in self._read(reading, question, asked_on, passages, spans, ledger, result, started):
-                answered = answered or isinstance(event, Sentence)
-                yield event
-            if answered:
-                return
 
     def _read(
         self,
