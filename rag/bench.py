@@ -13,6 +13,7 @@ from tqdm import tqdm
 from rag.evaluate import Question, load_questions
 from rag.metrics import HitAtK, MeanReciprocalRank, StrictAnswerMatch
 from rag.retrieve import Filters, Passage, RetrievalConfig, Retriever
+from rag.stats import percentile
 
 PLAIN = {"date_boost": 0.0, "per_article": 10_000, "duplicate_overlap": 2.0, "merge_neighbours": 0}
 
@@ -64,21 +65,13 @@ class Scores:
             *(_mean(self.hits[k]) for k in (1, 3, 5, 10)),
             _mean(self.mrr),
             _mean(self.answer_in_top5),
-            f"{percentile(self.latency_ms, 50):.1f}",
-            f"{percentile(self.latency_ms, 95):.1f}",
+            f"{percentile(self.latency_ms, 50) or 0.0:.1f}",
+            f"{percentile(self.latency_ms, 95) or 0.0:.1f}",
         ]
 
 
 def _mean(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f}" if values else "–"
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 HEADER = ["retrieval", "hit@1", "hit@3", "hit@5", "hit@10", "MRR@10", "answer@5", "p50 ms", "p95 ms"]

@@ -27,19 +27,20 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import MetadataMode
 
 from rag.articles import Article, load_corpus
-from rag.bench import percentile
 from rag.chunking import Chunker
 from rag.embedding import bf16_supported, local_embed_model
 from rag.indexing import index_paths
+from rag.net import free_port
 from rag.retrieve import RetrievalConfig, Retriever
 from rag.settings import Settings
+from rag.stats import percentile
 from rag.store import open_collection
 
 Table = tuple[list[str], list[list[str]]]
 
 
-def _fmt(value: float, digits: int = 1) -> str:
-    return f"{value:,.{digits}f}"
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
 
 
 # --- embedding and indexing throughput ----------------------------------------------------------
@@ -271,7 +272,7 @@ def bench_latency(
             _fmt(percentile(values, 50)),
             _fmt(percentile(values, 95)),
             _fmt(statistics.fmean(values)),
-            f"{percentile(values, 50) / max(percentile(shipped, 50), 1e-9):.0%}",
+            f"{(percentile(values, 50) or 0.0) / max(percentile(shipped, 50) or 0.0, 1e-9):.0%}",
         ]
         for name, values in times.items()
     ]
@@ -503,14 +504,6 @@ def bench_memory(settings: Settings, corpus: Path, question: str) -> tuple[Table
 # --- load test of the web app ----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_for_http(url: str, timeout: float) -> None:
     import httpx
 
@@ -610,13 +603,13 @@ def bench_load(
                 str(result.max_queue),
             ]
         )
-    base = percentile(single.latencies_ms, 50)
+    base = percentile(single.latencies_ms, 50) or 0.0
     rate_crowd = len(crowd.latencies_ms) / max(crowd.wall_s, 1e-9)
     rate_single = len(single.latencies_ms) / max(single.wall_s, 1e-9)
     notes = [
         f"{url}, /ask through gradio_client, {per_user} question(s) per user",
         f"throughput {users} users vs 1: x{rate_crowd / max(rate_single, 1e-9):.2f};"
-        f" p50 latency x{percentile(crowd.latencies_ms, 50) / max(base, 1e-9):.1f}",
+        f" p50 latency x{(percentile(crowd.latencies_ms, 50) or 0.0) / max(base, 1e-9):.1f}",
     ]
     errors = single.errors + crowd.errors
     notes += [f"error: {error}" for error in errors[:5]]

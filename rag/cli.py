@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 from collections.abc import Callable
 from enum import StrEnum
@@ -16,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from rag.errors import RagError, UsageError
-from rag.inputs import check_collection_name, check_question, existing_questions_file
+from rag.inputs import check_collection_name, check_question, existing_questions_file, make_filters
 from rag.settings import load_settings
 
 if TYPE_CHECKING:  # the heavy stack (torch, chromadb, llama-index) loads only once input is checked
@@ -68,7 +67,7 @@ def friendly_errors(command: F) -> F:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
         except Exception as err:
-            if os.environ.get("RAG_DEBUG"):
+            if _debug_requested():
                 raise
             typer.echo(
                 f"error: unexpected {type(err).__name__}: {err} (set RAG_DEBUG=1 for details)",
@@ -88,21 +87,12 @@ def open_service(**overrides: object) -> RagService:
     return RagService(settings)
 
 
-def make_filters(source: list[str] | None, since: str | None, until: str | None) -> Filters | None:
-    from rag.articles import normalise_date
-
-    for label, value in (("--since", since), ("--until", until)):
-        if value and not normalise_date(value):
-            raise UsageError(f"{label} {value!r} is not a date: use YYYY-MM-DD.")
-    if not (source or since or until):
-        return None
-    from rag.retrieve import Filters
-
-    return Filters(
-        sources=tuple(source or ()),
-        since=normalise_date(since) if since else None,
-        until=normalise_date(until) if until else None,
-    )
+def _debug_requested() -> bool:
+    """RAG_DEBUG=1: the traceback instead of the one-line error (False when settings are bad)."""
+    try:
+        return load_settings().debug
+    except RagError:
+        return False
 
 
 @app.command()
@@ -673,7 +663,8 @@ def bench_load_command(
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds for the whole test.")] = 300,
 ) -> None:
     """N users asking through the web app's /ask at once (127.0.0.1, extractive answers)."""
-    from rag.bench_speed import bench_load, free_port
+    from rag.bench_speed import bench_load
+    from rag.net import free_port
     from rag.web import build_app, ensure_indexed, launch, warm_up
 
     service = open_service(collection=collection, llm="extractive")

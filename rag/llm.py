@@ -24,6 +24,7 @@ from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.llms.openai_like import OpenAILike
 
 from rag.errors import ConfigError, LlmError
+from rag.net import free_port
 from rag.settings import Settings
 
 
@@ -137,7 +138,7 @@ class LocalServer:
         params.flash_attn_type = FLASH_ATTN[settings.local_flash_attn]
         params.cache_type_k = params.cache_type_v = KV_CACHE_TYPES[settings.local_kv_cache]
         params.hostnames = ["127.0.0.1"]
-        params.port = _free_port()
+        params.port = free_port()
         params.warmup = False
         params.ui = False
         params.verbosity = -1  # llama.cpp logs every request to stderr otherwise
@@ -188,14 +189,6 @@ def signals_held() -> Iterator[None]:
         for number, handler in saved.items():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def resolve_backend(settings: Settings) -> str:
@@ -401,7 +394,7 @@ def _make_llm(backend: str, settings: Settings) -> tuple[LlmInfo, OpenAILike, Lo
             raise ConfigError("--llm openai needs OPENAI_API_KEY to be set.")
         llm = OpenAILike(
             model=settings.openai_model,
-            api_base=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            api_base=settings.openai_base_url,
             api_key=settings.openai_api_key.get_secret_value(),
             **common,
         )

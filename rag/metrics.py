@@ -12,7 +12,6 @@ one of the question's `gold_doc_ids`; ranks are passage ranks (1 = best passage)
 from __future__ import annotations
 
 import html
-import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,6 +21,7 @@ from typing import Any, ClassVar, Protocol
 from llama_index.core.llms import ChatMessage
 
 from rag.citations import MARKER, content_terms
+from rag.stats import percentile
 
 # ---------------------------------------------------------------------------------------------
 # Normalisation shared by the answer and evidence metrics
@@ -404,15 +404,8 @@ class CitationPrecision:
 # ---------------------------------------------------------------------------------------------
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low, high = math.floor(position), math.ceil(position)
-    value = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-    return round(value, 1)
+def rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 @dataclass(frozen=True)
@@ -422,7 +415,7 @@ class LatencyPercentiles:
     percentiles: tuple[int, ...] = (50, 95)
 
     def compute(self, values: Sequence[float]) -> dict[str, float | None]:
-        return {f"p{q}": percentile(values, q) for q in self.percentiles}
+        return {f"p{q}": rounded(percentile(values, q)) for q in self.percentiles}
 
 
 def mean(scores: Iterable[float | None]) -> float | None:

@@ -68,12 +68,15 @@ class Settings(BaseSettings):
     reader_tokens: int = Field(500, ge=100, le=3000)
     reader_passages: int = Field(3, ge=1, le=10)
 
+    debug: bool = Field(False, description="show the traceback of an unexpected error")
+
     # --- generation ---------------------------------------------------------------------
     llm: LlmChoice = "auto"
     llm_base_url: str | None = None
     llm_model: str = "local-model"
     llm_api_key: SecretStr | None = None
     openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str = Field("https://api.openai.com/v1", validation_alias="OPENAI_BASE_URL")
     openai_model: str = "gpt-4o-mini"
     llm_timeout: float = Field(120.0, gt=0, description="seconds for one answer")
     max_answer_tokens: int = 160

@@ -26,18 +26,20 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no teleme
 import gradio as gr
 
 from rag.answer import Answer, Citation, Done, Draft, Retrieved, Sentence
-from rag.articles import SUPPORTED_SUFFIXES, Article, load_corpus, normalise_date
+from rag.articles import SUPPORTED_SUFFIXES, Article, load_corpus
 from rag.briefing import (
     DEFAULT_TITLE,
     Briefing,
     Section,
     briefing_filename,
     render_markdown,
+    safe_url,
     section_of,
     write_briefing,
 )
-from rag.errors import LlmError, RagError, UsageError
+from rag.errors import LlmError, RagError
 from rag.indexing import IndexReport
+from rag.inputs import make_filters
 from rag.reader import ReaderContext
 from rag.retrieve import Filters, Passage
 from rag.service import RagService
@@ -73,12 +75,6 @@ def md_answer(text: str) -> str:
     return "".join(
         piece if index % 2 else md_escape(piece, line_start=index == 0) for index, piece in enumerate(pieces)
     )
-
-
-def safe_url(url: str) -> str | None:
-    """Only http(s) URLs become links; anything else (javascript:, data:) stays text."""
-    url = url.strip()
-    return url if re.fullmatch(r"https?://[^\s<>\"'`]+", url) else None
 
 
 # --- what a turn shows ---------------------------------------------------------------------
@@ -413,17 +409,8 @@ def header_html(llm_label: str, name: str, facets: Facets) -> str:
     )
 
 
-def make_filters(outlets: Sequence[str] | None, since: str | None, until: str | None) -> Filters | None:
-    for label, value in (("From", since), ("Until", until)):
-        if value and not normalise_date(value):
-            raise UsageError(f"The “{label}” date {value!r} is not a date: use YYYY-MM-DD.")
-    if not (outlets or since or until):
-        return None
-    return Filters(
-        sources=tuple(outlets or ()),
-        since=normalise_date(since) if since else None,
-        until=normalise_date(until) if until else None,
-    )
+# The web chat's names for the two dates, in its error messages.
+WEB_DATE_NAMES = ("The “From” date", "The “Until” date")
 
 
 # --- adding articles -----------------------------------------------------------------------------
@@ -592,7 +579,7 @@ class WebChat:
     ) -> Iterator[Any]:
         """Fills `turn` as the answer streams; yields the sources panel when it changes."""
         try:
-            filters = make_filters(outlets, since, until)
+            filters = make_filters(outlets, since, until, WEB_DATE_NAMES)
             answerer = self.service.answerer(collection or None)
             history = [(item.question, item.answer) for item in done if item.ok]
             sentences: list[str] = []
@@ -698,7 +685,7 @@ class WebChat:
             answer = answerer.ask(
                 question,
                 k=min(max(k, 1), 50) if k else self.settings.top_k,
-                filters=make_filters(sources, since, until),
+                filters=make_filters(sources, since, until, WEB_DATE_NAMES),
                 history=pairs,
             )
         except RagError as err:

@@ -12,18 +12,13 @@ from pathlib import Path
 import pytest
 
 from rag.errors import StoreError
+from rag.net import free_port
 from rag.service import RagService
 from rag.settings import Settings
 
 from .conftest import GANJA_QUESTION, SEEDS
 
 CHROMA = Path(sys.executable).with_name("chroma")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(port: int, timeout: float = 60.0) -> None:
@@ -90,7 +85,6 @@ def test_web_chat_and_eval_against_a_chroma_server(tmp_path: Path, chroma_server
     import json
 
     from rag.bench_speed import bench_load
-    from rag.bench_speed import free_port as web_port
     from rag.evaluate import EvalOptions, run_eval
     from rag.web import build_app, launch
 
@@ -102,7 +96,7 @@ def test_web_chat_and_eval_against_a_chroma_server(tmp_path: Path, chroma_server
     )
     RagService(settings).index([SEEDS], show_progress=False)
     demo = build_app(RagService(settings))
-    port = web_port()
+    port = free_port()
     launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
     try:
         (_, rows), notes, errors = bench_load(f"http://127.0.0.1:{port}/", [GANJA_QUESTION], 5, 1, 240)

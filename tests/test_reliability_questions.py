@@ -93,3 +93,35 @@ def test_rag_ask_in_another_language(cli_env: dict[str, str | None], question: s
     result = CliRunner().invoke(app, ["ask", question], env=cli_env)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().endswith(LANGUAGE_HINT) and "Traceback" not in result.output
+
+
+def test_the_cli_and_the_web_chat_check_filters_alike() -> None:
+    from rag.inputs import make_filters
+    from rag.web import WEB_DATE_NAMES
+
+    assert make_filters(None, None, None) is None
+    both = make_filters(["cnn.com"], "2022-6-1", "2022-06-30")
+    assert both is not None and (both.sources, both.since, both.until) == (
+        ("cnn.com",),
+        "2022-06-01",
+        "2022-06-30",
+    )
+    with pytest.raises(UsageError, match=r"^--until '2022-13-01' is not a date: use YYYY-MM-DD\.$"):
+        make_filters(None, None, "2022-13-01")
+    with pytest.raises(UsageError, match=r"^The “From” date 'June' is not a date"):
+        make_filters(None, "June", None, WEB_DATE_NAMES)
+
+
+def test_rag_debug_shows_the_traceback_of_an_unexpected_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag import cli
+
+    @cli.friendly_errors
+    def broken() -> None:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.delenv("RAG_DEBUG", raising=False)
+    with pytest.raises(cli.typer.Exit):
+        broken()
+    monkeypatch.setenv("RAG_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        broken()

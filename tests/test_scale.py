@@ -80,7 +80,7 @@ def test_bench_embed_and_latency_print_their_tables(
 def test_load_test_with_five_users_has_no_errors(seeded_index: Path) -> None:
     service = RagService(Settings(index_dir=seeded_index, llm="extractive"))
     demo = build_app(service)
-    from rag.bench_speed import free_port
+    from rag.net import free_port
 
     port = free_port()
     launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)

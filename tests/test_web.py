@@ -29,6 +29,7 @@ from rag.web import (
     md_answer,
     md_escape,
     safe_url,
+    title_html,
 )
 
 from .conftest import DATA, GANJA_QUESTION, ROOT, SEEDS, WORLD_CUP_QUESTION, make_settings
@@ -64,6 +65,18 @@ def test_escaping_leaves_no_live_markup() -> None:
     assert md_answer("Ten were killed [1]. <b>x</b> [2].") == "Ten were killed [1]. \\<b\\>x\\</b\\> [2]."
     assert safe_url("https://example.org/a?b=1") == "https://example.org/a?b=1"
     assert safe_url("javascript:alert(1)") is None and safe_url("data:text/html,x") is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://example.org/a", "HTTP://EXAMPLE.ORG/", "https:///nohost", "https://e.org/a\\b", "ftp://e.org/"],
+)
+def test_a_source_card_links_a_url_exactly_when_a_briefing_does(url: str) -> None:
+    from rag.briefing import safe_url as briefing_safe_url
+
+    linked = "<a " in title_html("Title", "Untitled", url)
+    assert linked == (briefing_safe_url(url) is not None)
+    assert linked == url.lower().startswith(("https://example", "http://example"))
 
 
 def test_answer_message_and_cards_show_the_quote_in_its_passage(seeded_service: RagService) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +10,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, Playwright
 
+from rag.net import free_port
 from rag.service import RagService
 from rag.web import build_app, ensure_indexed, launch, warm_up
 
@@ -30,12 +30,6 @@ WATCH_STREAM = """() => {
     if (window.__states[window.__states.length - 1] !== text) window.__states.push(text);
   }).observe(chat, {subtree: true, childList: true, characterData: true});
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
