@@ -20,7 +20,7 @@ from chromadb.api.models.Collection import Collection
 from llama_index.core.vector_stores.utils import metadata_dict_to_node
 from llama_index.retrievers.bm25 import BM25Retriever
 
-from rag.store import PAGE
+from rag.store import stored_chunks
 
 STATE_FILE = "rag_state.json"
 
@@ -85,14 +85,7 @@ class LexicalIndex:
 
 def chunk_digest(collection: Collection) -> str:
     """A fingerprint of which chunks the collection holds (ids are content hashes)."""
-    ids: list[str] = []
-    offset = 0
-    while True:
-        page = collection.get(include=[], limit=PAGE, offset=offset)
-        ids.extend(page["ids"])
-        if len(page["ids"]) < PAGE:
-            break
-        offset += PAGE
+    ids = [chunk.id for chunk in stored_chunks(collection, metadata=False)]
     return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
 
 
@@ -115,18 +108,10 @@ def load_or_build(collection: Collection, folder: Path) -> LexicalIndex | None:
 
 def build(collection: Collection, folder: Path, digest: str) -> LexicalIndex:
     nodes = []
-    offset = 0
-    while True:
-        page = collection.get(include=["metadatas", "documents"], limit=PAGE, offset=offset)  # type: ignore[list-item]
-        for chunk_id, meta, text in zip(
-            page["ids"], page["metadatas"] or [], page["documents"] or [], strict=True
-        ):
-            node = metadata_dict_to_node(dict(meta), text=text)
-            node.id_ = chunk_id
-            nodes.append(node)
-        if len(page["ids"]) < PAGE:
-            break
-        offset += PAGE
+    for chunk in stored_chunks(collection, text=True):
+        node = metadata_dict_to_node(dict(chunk.metadata), text=chunk.text)
+        node.id_ = chunk.id
+        nodes.append(node)
     retriever = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(10, len(nodes)))
     # Written to a temporary folder then swapped in: a reader never sees half an index.
     temporary = folder.with_name(folder.name + ".tmp")

@@ -8,9 +8,10 @@ could drift out of step with it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import chromadb
 import httpx
@@ -120,22 +121,76 @@ class StoredArticle:
         return self.hashes == Counter({content_hash: self.expected_chunks})
 
 
-def stored_articles(collection: Collection) -> dict[str, StoredArticle]:
-    """doc_id -> what is stored for it, read page by page from the metadata."""
-    articles: dict[str, StoredArticle] = {}
+@dataclass(frozen=True)
+class StoredChunk:
+    id: str
+    metadata: Mapping[str, Any]  # empty unless asked for
+    text: str = ""  # empty unless asked for
+
+
+def stored_chunks(collection: Collection, metadata: bool = True, text: bool = False) -> Iterator[StoredChunk]:
+    """Every chunk of the collection, read PAGE at a time (one `get` of 19k chunks is slow)."""
+    include: list[Any] = (["metadatas"] if metadata else []) + (["documents"] if text else [])
     offset = 0
     while True:
-        page = collection.get(include=["metadatas"], limit=PAGE, offset=offset)  # type: ignore[list-item]
+        page = collection.get(include=include, limit=PAGE, offset=offset)
         ids = page["ids"]
-        for chunk_id, meta in zip(ids, page["metadatas"] or [], strict=False):
-            doc_id = str(meta.get("doc_id", ""))
-            entry = articles.setdefault(doc_id, StoredArticle(origin=str(meta.get("origin", ""))))
-            entry.hashes[str(meta.get("doc_hash", ""))] += 1
-            entry.expected_chunks = int(meta.get("n_chunks", 0) or 0)  # type: ignore[arg-type]
-            entry.chunk_ids.append(chunk_id)
+        metas = page["metadatas"] if metadata else None
+        texts = page["documents"] if text else None
+        for position, chunk_id in enumerate(ids):
+            yield StoredChunk(
+                chunk_id,
+                metas[position] if metas else {},
+                texts[position] if texts else "",
+            )
         if len(ids) < PAGE:
-            return articles
+            return
         offset += PAGE
+
+
+def stored_articles(collection: Collection) -> dict[str, StoredArticle]:
+    """doc_id -> what is stored for it, from the chunks' metadata."""
+    articles: dict[str, StoredArticle] = {}
+    for chunk in stored_chunks(collection):
+        meta = chunk.metadata
+        doc_id = str(meta.get("doc_id", ""))
+        entry = articles.setdefault(doc_id, StoredArticle(origin=str(meta.get("origin", ""))))
+        entry.hashes[str(meta.get("doc_hash", ""))] += 1
+        entry.expected_chunks = int(meta.get("n_chunks", 0) or 0)
+        entry.chunk_ids.append(chunk.id)
+    return articles
+
+
+@dataclass
+class Facets:
+    """What a collection holds, as the web chat's header and filters show it."""
+
+    articles: int = 0
+    chunks: int = 0
+    sources: list[str] = field(default_factory=list)
+    first: str = ""
+    last: str = ""
+
+
+def collection_facets(collection: Collection) -> Facets:
+    """Counts, outlets and the date range, read from the chunks' metadata."""
+    docs: set[str] = set()
+    sources: set[str] = set()
+    dates: set[str] = set()
+    for chunk in stored_chunks(collection):
+        docs.add(str(chunk.metadata.get("doc_id", "")))
+        if chunk.metadata.get("source"):
+            sources.add(str(chunk.metadata["source"]))
+        if chunk.metadata.get("published"):
+            dates.add(str(chunk.metadata["published"]))
+    ordered = sorted(dates)
+    return Facets(
+        len(docs),
+        collection.count(),
+        sorted(sources),
+        ordered[0] if ordered else "",
+        ordered[-1] if ordered else "",
+    )
 
 
 def delete_chunks(collection: Collection, chunk_ids: Iterable[str]) -> None:

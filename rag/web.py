@@ -16,7 +16,7 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -44,10 +44,10 @@ from rag.reader import ReaderContext
 from rag.retrieve import Filters, Passage
 from rag.service import RagService
 from rag.settings import Settings, load_settings
+from rag.store import Facets, collection_facets
 
 UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".ndjson", ".csv"]
 CONTEXT_CHARS = 320  # passage text shown on each side of a highlighted quote
-PAGE = 5000
 # Characters Markdown (or the HTML inside it) acts on in running text; block markers at the start.
 MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$&])")
 MD_BLOCK_START = re.compile(r"^(\s*)(?:(\d+)([.)])(?=\s|$)|([#>+=-]))")
@@ -361,43 +361,6 @@ def copy_briefing_block(turn: Turn) -> str:
 # --- the header, filters and collection facts ------------------------------------------------
 
 
-@dataclass
-class Facets:
-    articles: int = 0
-    chunks: int = 0
-    sources: list[str] = field(default_factory=list)
-    first: str = ""
-    last: str = ""
-
-
-def collection_facets(service: RagService, name: str) -> Facets:
-    """What the collection holds: counts, outlets and the date range (read from chunk metadata)."""
-    collection = service.collection(name, create=True)
-    docs: set[str] = set()
-    sources: set[str] = set()
-    dates: set[str] = set()
-    offset = 0
-    while True:
-        page = collection.get(include=["metadatas"], limit=PAGE, offset=offset)  # type: ignore[list-item]
-        for meta in page["metadatas"] or []:
-            docs.add(str(meta.get("doc_id", "")))
-            if meta.get("source"):
-                sources.add(str(meta["source"]))
-            if meta.get("published"):
-                dates.add(str(meta["published"]))
-        if len(page["ids"]) < PAGE:
-            break
-        offset += PAGE
-    ordered = sorted(dates)
-    return Facets(
-        len(docs),
-        collection.count(),
-        sorted(sources),
-        ordered[0] if ordered else "",
-        ordered[-1] if ordered else "",
-    )
-
-
 def header_html(llm_label: str, name: str, facets: Facets) -> str:
     span = f", {esc(facets.first)} – {esc(facets.last)}" if facets.first else ""
     return (
@@ -533,7 +496,7 @@ class WebChat:
 
     def facts(self, name: str) -> tuple[str, Any]:
         """The header and the outlet choices of a collection."""
-        facets = collection_facets(self.service, name)
+        facets = collection_facets(self.service.collection(name, create=True))
         return header_html(self.label, name, facets), gr.update(choices=facets.sources, value=[])
 
     def on_load(self) -> tuple[Any, str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from rag.service import RagService
 from rag.store import stored_articles
 
@@ -77,3 +79,28 @@ def test_indexing_one_folder_leaves_other_folders_alone(tmp_path: Path, corpus: 
     report = service.index([other], show_progress=False)
     assert (report.added, report.removed) == (1, 0)
     assert len(stored_articles(service.collection())) == 6
+
+
+def test_every_reader_of_the_store_pages_through_all_chunks(
+    seeded_service: RagService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One page iterator serves the index, the BM25 build and the web chat's facets: with pages
+    of 3 chunks, each still sees every chunk once."""
+    from rag import store
+
+    collection = seeded_service.collection()
+    whole = collection.get(include=["metadatas", "documents"])  # type: ignore[list-item]
+    monkeypatch.setattr(store, "PAGE", 3)
+    chunks = list(store.stored_chunks(collection, text=True))
+    assert len(whole["ids"]) > 3 and [chunk.id for chunk in chunks] == whole["ids"]
+    assert [chunk.text for chunk in chunks] == whole["documents"]
+    assert [dict(chunk.metadata) for chunk in chunks] == whole["metadatas"]
+    assert [chunk.metadata for chunk in store.stored_chunks(collection, metadata=False)] == [{}] * len(chunks)
+    facets = store.collection_facets(collection)
+    assert facets.chunks == len(chunks)
+    assert (
+        facets.articles
+        == len(stored_articles(collection))
+        == len({m["doc_id"] for m in whole["metadatas"] or []})
+    )
+    assert facets.first <= facets.last and facets.sources
