@@ -6,10 +6,7 @@ line), and everything else loads.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
 import os
 import re
 import stat
@@ -20,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from bs4 import BeautifulSoup
+
+from rag.records import UnreadableRecords, read_records
 
 TEXT_SUFFIXES = {".txt", ".text", ""}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -320,71 +319,29 @@ def parse_html(html: str, doc_id: str, origin: str) -> Article:
 
 def _load_records(text: str, suffix: str, file: str, origin: str) -> Iterator[Article | LoadProblem]:
     """Records numbered by line (JSONL, CSV) or, in a JSON list, by item (`#item3` in doc_ids)."""
-    records: Iterator[tuple[int | None, Any]]
     by_item = suffix == ".json"
-    if suffix in {".jsonl", ".ndjson"}:
-        records = _jsonl_records(text, file)
-    elif by_item:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            yield LoadProblem(file, f"invalid JSON: {err.msg}", err.lineno)
-            return
-        except (ValueError, RecursionError) as err:  # a 5,000-digit number, nesting 100,000 deep
-            yield LoadProblem(file, f"invalid JSON: {_short(err)}")
-            return
-        # A list's records are numbered by item; a single object is the file's one article.
-        records = enumerate(data, start=1) if isinstance(data, list) else iter([(None, data)])
-    else:
-        records = _csv_records(text, file)
     count = 0
-    for number, record in records:
-        count += 1
-        line = None if by_item else number
-        where = f"item {number}: " if by_item and number else ""
-        if isinstance(record, LoadProblem):
-            yield record
-        elif not isinstance(record, dict):
-            yield LoadProblem(file, f"{where}record is not an object; skipped", line)
-        else:
-            yield _record_to_article(record, file, number, origin, by_item)
+    try:
+        for record in read_records(text, suffix, csv_columns=TEXT_FIELDS[:2] if suffix == ".csv" else ()):
+            count += 1
+            # doc_ids and messages as they always were: a CSV record by its last line, a JSON
+            # list's by its item number (a single JSON object is the file's one article).
+            number = record.item if by_item else record.last_line
+            line = None if by_item else number
+            where = f"item {number}: " if by_item and number else ""
+            if record.problem:
+                suffix_note = "; skipped" if record.problem.startswith("CSV has no") else ""
+                yield LoadProblem(file, f"{where}{record.problem}{suffix_note}", record.last_line)
+            elif not isinstance(record.value, dict):
+                yield LoadProblem(file, f"{where}record is not an object; skipped", line)
+            else:
+                fields = {str(key).strip().lower(): value for key, value in record.value.items()}
+                yield _record_to_article(fields, file, number, origin, by_item)
+    except UnreadableRecords as err:
+        yield LoadProblem(file, str(err), err.line)
+        return
     if count == 0:
         yield LoadProblem(file, "no records in the file; skipped")
-
-
-def _short(err: BaseException) -> str:
-    return str(err).split(":")[0][:120] or type(err).__name__
-
-
-def _jsonl_records(text: str, file: str) -> Iterator[tuple[int | None, Any]]:
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as err:
-            yield number, LoadProblem(file, f"invalid JSON line: {err.msg}", number)
-        except (ValueError, RecursionError) as err:
-            yield number, LoadProblem(file, f"invalid JSON line: {_short(err)}", number)
-
-
-def _csv_records(text: str, file: str) -> Iterator[tuple[int | None, Any]]:
-    csv.field_size_limit(MAX_FILE_BYTES)
-    reader = csv.DictReader(io.StringIO(text))
-    try:
-        fields = {name.strip().lower() for name in (reader.fieldnames or [])}
-    except csv.Error as err:
-        yield 1, LoadProblem(file, f"invalid CSV header: {err}", 1)
-        return
-    if not fields & set(TEXT_FIELDS):
-        yield 1, LoadProblem(file, "CSV has no 'text' or 'body' column; skipped", 1)
-        return
-    try:
-        for row in reader:
-            clean = {(k or "").strip().lower(): v for k, v in row.items()}
-            yield reader.line_num, clean
-    except csv.Error as err:
-        yield reader.line_num, LoadProblem(file, f"invalid CSV: {err}", reader.line_num)
 
 
 def _record_to_article(

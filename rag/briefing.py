@@ -16,13 +16,10 @@ question per line in .txt; JSONL / JSON / CSV / YAML records with a `question` f
 
 from __future__ import annotations
 
-import csv
 import html
-import io
-import json
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -33,6 +30,7 @@ from rag.answer import Answer, check_question
 from rag.articles import LoadProblem, decode_text
 from rag.citations import sentence_bounds
 from rag.errors import RagError, UsageError
+from rag.records import RECORD_SUFFIXES, Record, UnreadableRecords, read_records
 
 DEFAULT_TITLE = "News briefing"
 MAX_QUOTE_CHARS = 600  # longer quotes are shortened to whole sentences
@@ -626,40 +624,34 @@ def parse_questions(text: str, suffix: str, name: str) -> QuestionsFile:
     """Questions from a file's text; `suffix` picks the format (anything unknown: one a line)."""
     result = QuestionsFile()
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    records: Iterable[Record]
-    if suffix in {".jsonl", ".ndjson"}:
-        records = _jsonl_questions(text, name)
-    elif suffix == ".json":
-        records = _json_questions(text, name)
-    elif suffix == ".csv":
-        records = _csv_questions(text, name)
-    elif suffix in {".yaml", ".yml"}:
-        records = _yaml_questions(text, name)
-    else:
-        records = (
-            (number, line)
+    if suffix in RECORD_SUFFIXES:
+        try:
+            records = list(read_records(text, suffix, list_key="questions", csv_columns=("question",)))
+        except UnreadableRecords as err:
+            records = [Record(None, err.line, problem=str(err))]
+    else:  # one question a line
+        records = [
+            Record(line, number)
             for number, line in enumerate(text.split("\n"), start=1)
             if line.strip() and not line.lstrip().startswith("#")
-        )
-    for where, record in records:
-        if isinstance(record, LoadProblem):
-            result.problems.append(record)
+        ]
+    for record in records:
+        if record.problem:
+            result.problems.append(LoadProblem(name, f"{record.where}{record.problem}", record.line))
             continue
-        question = _question_of(record)
-        line, label = (where, "") if isinstance(where, int) or where is None else (None, f"{where}: ")
+        question = _question_of(record.value)
         if question is None:
-            result.problems.append(LoadProblem(name, f"{label}no 'question' field; skipped", line))
+            result.problems.append(
+                LoadProblem(name, f"{record.where}no 'question' field; skipped", record.line)
+            )
             continue
         try:
             result.questions.append(check_question(question))
         except UsageError as err:
-            result.problems.append(LoadProblem(name, f"{label}{err}; skipped", line))
+            result.problems.append(LoadProblem(name, f"{record.where}{err}; skipped", record.line))
     if not result.questions and not result.problems:
         result.problems.append(LoadProblem(name, "no questions in the file"))
     return result
-
-
-Record = tuple[int | str | None, Any]
 
 
 def _question_of(record: Any) -> str | None:
@@ -670,98 +662,6 @@ def _question_of(record: Any) -> str | None:
             if str(key).strip().lower() == "question" and isinstance(value, str | int | float):
                 return str(value)
     return None
-
-
-def _jsonl_questions(text: str, name: str) -> Iterator[Record]:
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as err:
-            yield number, LoadProblem(name, f"invalid JSON line: {err.msg}", number)
-        except (ValueError, RecursionError) as err:  # a 5,000-digit number, nesting 100,000 deep
-            yield number, LoadProblem(name, f"invalid JSON line: {str(err)[:80]}", number)
-
-
-def _items(data: Any) -> list[Any] | None:
-    """The list of questions: the document itself, or its `questions` list, or one record."""
-    if isinstance(data, list):
-        return data
-    if isinstance(data, dict):
-        inner = data.get("questions")
-        if isinstance(inner, list):
-            return inner
-        if "question" in data:
-            return [data]
-    return None
-
-
-def _json_questions(text: str, name: str) -> Iterator[Record]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        yield None, LoadProblem(name, f"invalid JSON: {err.msg}", err.lineno)
-        return
-    except (ValueError, RecursionError) as err:
-        yield None, LoadProblem(name, f"invalid JSON: {str(err)[:80]}")
-        return
-    items = _items(data)
-    if items is None:
-        yield None, LoadProblem(name, "expected a list of questions or an object with a 'questions' list")
-        return
-    for number, item in enumerate(items, start=1):
-        yield f"item {number}", item
-
-
-def _csv_questions(text: str, name: str) -> Iterator[Record]:
-    reader = csv.DictReader(io.StringIO(text))
-    if not any((column or "").strip().lower() == "question" for column in reader.fieldnames or []):
-        yield 1, LoadProblem(name, "CSV has no 'question' column", 1)
-        return
-    try:
-        for row in reader:
-            if any((value or "").strip() for value in row.values() if isinstance(value, str)):
-                yield reader.line_num, row
-    except csv.Error as err:
-        yield reader.line_num, LoadProblem(name, f"invalid CSV: {err}", reader.line_num)
-
-
-def _yaml_questions(text: str, name: str) -> Iterator[Record]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except RecursionError:
-        yield None, LoadProblem(name, "invalid YAML: nested too deeply")
-        return
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        yield None, LoadProblem(name, f"invalid YAML: {getattr(err, 'problem', None) or err}",
-                                mark.line + 1 if mark else None)  # fmt: skip
-        return
-    items = _items(data)
-    if items is None:
-        yield None, LoadProblem(name, "expected a list of questions or a mapping with a 'questions' list")
-        return
-    nodes = _yaml_item_nodes(root)
-    for index, item in enumerate(items):
-        line = nodes[index].start_mark.line + 1 if index < len(nodes) else None
-        yield line, item
-
-
-def _yaml_item_nodes(root: Any) -> list[Any]:
-    import yaml
-
-    if isinstance(root, yaml.SequenceNode):
-        return list(root.value)
-    if isinstance(root, yaml.MappingNode):
-        for key, value in root.value:
-            if getattr(key, "value", None) == "questions" and isinstance(value, yaml.SequenceNode):
-                return list(value.value)
-        return [root]
-    return []
 
 
 def questions_from_args(args: Sequence[str], stdin: IO[str] | None = None) -> QuestionsFile:

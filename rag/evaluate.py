@@ -9,10 +9,8 @@ At the end `report.json`, `report.md` and `report.html` are written (`rag/report
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import hashlib
-import io
 import json
 import os
 import sys
@@ -24,7 +22,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from chromadb.api.models.Collection import Collection
 from llama_index.core.llms import ChatMessage
 from llama_index.core.prompts import PromptTemplate
@@ -54,11 +51,12 @@ from rag.metrics import (
     mean,
 )
 from rag.reader import ReaderConfig
+from rag.records import RECORD_SUFFIXES, UnreadableRecords, read_records
 from rag.retrieve import Filters, Passage, Retriever
 from rag.service import RagService
 from rag.settings import PROJECT_ROOT, Settings
 
-QUESTION_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".yaml", ".yml"}
+QUESTION_SUFFIXES = RECORD_SUFFIXES
 RESULTS = "results.jsonl"
 RUN_STATE = "run.json"
 REPORT_JSON = "report.json"
@@ -124,24 +122,16 @@ def load_questions(path: Path) -> QuestionSet:
     except UnicodeDecodeError as err:
         raise UsageError(f"{path}: not UTF-8 text ({err.reason})") from err
     result = QuestionSet(path)
-    readers: dict[str, Callable[[str], Iterator[tuple[int | None, Any]]]] = {
-        ".jsonl": _jsonl_items,
-        ".ndjson": _jsonl_items,
-        ".json": _json_items,
-        ".csv": _csv_items,
-        ".yaml": _yaml_items,
-        ".yml": _yaml_items,
-    }
     seen: dict[str, int | None] = {}
     try:
-        for line, item in readers[suffix](text):
-            if isinstance(item, BadRecord):
-                result.problems.append(LoadProblem(str(path), str(item), line))
-                continue
+        for record in read_records(text, suffix, list_key="questions"):
+            line = record.line
             try:
-                question = parse_question(item, line)
+                if record.problem:
+                    raise BadRecord(record.problem)
+                question = parse_question(record.value, line)
             except BadRecord as err:
-                result.problems.append(LoadProblem(str(path), str(err), line))
+                result.problems.append(LoadProblem(str(path), f"{record.where}{err}", line))
                 continue
             if question.id in seen:
                 result.problems.append(
@@ -154,91 +144,9 @@ def load_questions(path: Path) -> QuestionSet:
                 continue
             seen[question.id] = line
             result.questions.append(question)
-    except BadRecord as err:  # the whole file is unreadable (a JSON or YAML syntax error)
-        raise UsageError(f"{path}: {err}") from None
+    except UnreadableRecords as err:  # the whole file is unreadable (a JSON or YAML syntax error)
+        raise UsageError(str(LoadProblem(str(path), str(err), err.line))) from None
     return result
-
-
-def _jsonl_items(text: str) -> Iterator[tuple[int | None, Any]]:
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as err:
-            yield number, BadRecord(f"invalid JSON: {err.msg}")
-        except (ValueError, RecursionError) as err:  # 5,000-digit numbers, deep nesting
-            yield number, BadRecord(f"invalid JSON: {type(err).__name__}")
-
-
-def _json_items(text: str) -> Iterator[tuple[int | None, Any]]:
-    """The items of a JSON list (or of {"questions": [...]}), each with the line it starts on."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise BadRecord(f"invalid JSON on line {err.lineno}: {err.msg}") from None
-    except (ValueError, RecursionError) as err:
-        raise BadRecord(f"invalid JSON: {type(err).__name__}") from None
-    if isinstance(data, dict) and isinstance(data.get("questions"), list):
-        data = data["questions"]
-    if not isinstance(data, list):
-        raise BadRecord("a JSON question file holds a list of question objects")
-    starts = _json_list_item_lines(text, len(data))
-    for index, item in enumerate(data):
-        yield (starts[index] if index < len(starts) else None), item
-
-
-def _json_list_item_lines(text: str, count: int) -> list[int]:
-    """Line numbers where the list's items start, found by decoding them one by one."""
-    decoder = json.JSONDecoder()
-    position = text.find("[", text.find("questions") if text.lstrip().startswith("{") else 0)
-    lines: list[int] = []
-    while position >= 0 and len(lines) < count:
-        position += 1
-        while position < len(text) and text[position] in " \t\r\n,":
-            position += 1
-        if position >= len(text) or text[position] == "]":
-            break
-        lines.append(text.count("\n", 0, position) + 1)
-        try:
-            _, position = decoder.raw_decode(text, position)
-        except json.JSONDecodeError:
-            break
-        position -= 1
-    return lines
-
-
-def _csv_items(text: str) -> Iterator[tuple[int | None, Any]]:
-    reader = csv.DictReader(io.StringIO(text))
-    start = 2
-    try:
-        for row in reader:
-            if None in row:
-                yield start, BadRecord(f"{len(row[None])} more field(s) than the header names")
-            elif any(value is not None and value.strip() for value in row.values()):
-                yield start, {key.strip(): value for key, value in row.items() if key and value is not None}
-            start = reader.line_num + 1
-    except csv.Error as err:
-        yield reader.line_num, BadRecord(f"invalid CSV: {err}")
-
-
-def _yaml_items(text: str) -> Iterator[tuple[int | None, Any]]:
-    try:
-        data = yaml.safe_load(text)
-        node: Any = yaml.compose(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" on line {mark.line + 1}" if mark is not None else ""
-        raise BadRecord(f"invalid YAML{where}: {getattr(err, 'problem', err)}") from None
-    except (ValueError, RecursionError) as err:
-        raise BadRecord(f"invalid YAML: {type(err).__name__}") from None
-    if isinstance(data, dict) and isinstance(data.get("questions"), list):
-        data = data["questions"]
-        node = next(value for key, value in node.value if key.value == "questions")
-    if not isinstance(data, list):
-        raise BadRecord("a YAML question file holds a list of questions")
-    for item, item_node in zip(data, node.value, strict=False):
-        yield item_node.start_mark.line + 1, item
 
 
 def parse_question(record: Any, line: int | None) -> Question:

@@ -547,7 +547,7 @@ def test_questions_files_in_every_format_report_bad_lines(tmp_path: Path) -> Non
     expected_problems: dict[str, list[tuple[int | None, str]]] = {
         "q.txt": [(6, "The question has no words")],
         "q.jsonl": [(2, "no 'question' field"), (3, "invalid JSON line")],
-        "q.json": [(None, "item 3: no 'question' field")],
+        "q.json": [(1, "item 3: no 'question' field")],
         "q.csv": [(3, "The question is empty")],
         "q.yaml": [(3, "no 'question' field")],
     }
