@@ -30,6 +30,7 @@ from rag.answer import Answer, check_question
 from rag.articles import LoadProblem, decode_text
 from rag.citations import sentence_bounds
 from rag.errors import RagError, UsageError
+from rag.markdown import md_answer, md_escape
 from rag.records import RECORD_SUFFIXES, Record, UnreadableRecords, read_records
 
 DEFAULT_TITLE = "News briefing"
@@ -242,22 +243,6 @@ def briefing_filename(briefing: Briefing, fmt: Format) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Markdown
-
-# Characters that change how Markdown renders (emphasis, links, code, raw HTML, tables,
-# strikethrough) and an `&` that would start an entity: escaped with a backslash, so the
-# rendered text is the article's text and nothing in it becomes a link or a tag. An `_`
-# inside a word (Q4_K_M) cannot start emphasis in CommonMark and is left alone.
-MD_SPECIAL = re.compile(r"[\\`*\[\]<>|~]|&(?=#?\w+;)|(?<![^\W_])_|_(?![^\W_])")
-MD_MARKER = re.compile(r"\\\[(\d{1,3})\\\](?!\()")
-
-
-def md_escape(text: str) -> str:
-    return MD_SPECIAL.sub(lambda m: "\\" + m.group(), text)
-
-
-def md_answer(text: str) -> str:
-    """Escaped, with the `[n]` markers left readable."""
-    return MD_MARKER.sub(r"[\1]", md_escape(text))
 
 
 def md_code(text: str) -> str:

@@ -25,6 +25,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no teleme
 
 import gradio as gr
 
+from rag import markdown
 from rag.answer import Answer, Citation, Done, Draft, Retrieved, Sentence
 from rag.articles import SUPPORTED_SUFFIXES, Article, load_corpus
 from rag.briefing import (
@@ -32,6 +33,7 @@ from rag.briefing import (
     Briefing,
     Section,
     briefing_filename,
+    one_line,
     render_markdown,
     safe_url,
     section_of,
@@ -48,9 +50,6 @@ from rag.store import Facets, collection_facets
 
 UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".ndjson", ".csv"]
 CONTEXT_CHARS = 320  # passage text shown on each side of a highlighted quote
-# Characters Markdown (or the HTML inside it) acts on in running text; block markers at the start.
-MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$&])")
-MD_BLOCK_START = re.compile(r"^(\s*)(?:(\d+)([.)])(?=\s|$)|([#>+=-]))")
 
 
 # --- escaping ----------------------------------------------------------------------------
@@ -62,19 +61,13 @@ def esc(text: object) -> str:
 
 
 def md_escape(text: str, line_start: bool = True) -> str:
-    """Text for Markdown: every character Markdown or HTML could act on is backslash-escaped."""
-    flat = MD_SPECIAL.sub(r"\\\1", re.sub(r"\s+", " ", text))
-    if not line_start:
-        return flat
-    return MD_BLOCK_START.sub(lambda m: m[1] + (f"{m[2]}\\{m[3]}" if m[2] else f"\\{m[4]}"), flat, count=1)
+    """Text for one line of the chat's Markdown: whitespace runs (newlines) become one space."""
+    return markdown.md_escape(one_line(text), line_start)
 
 
 def md_answer(text: str) -> str:
-    """An answer for Markdown: escaped, except its `[n]` markers."""
-    pieces = re.split(r"(\[\d{1,2}\])", text.strip())
-    return "".join(
-        piece if index % 2 else md_escape(piece, line_start=index == 0) for index, piece in enumerate(pieces)
-    )
+    """An answer for the chat: on one line, escaped, its `[n]` markers readable."""
+    return markdown.md_answer(one_line(text))
 
 
 # --- what a turn shows ---------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The one record reader behind article files, evaluation questions and briefing questions."""
+"""The shared readers and writers: records (article, eval and briefing files) and Markdown escaping."""
 
 from __future__ import annotations
 
@@ -55,3 +55,9 @@ def test_an_unreadable_file_is_one_error_with_its_line(
     with pytest.raises(UnreadableRecords, match=message) as caught:
         list(read_records(text, suffix))
     assert caught.value.line == line
+
+
+def test_the_markdown_examples_run() -> None:
+    from rag import markdown
+
+    assert doctest.testmod(markdown).failed == 0
