@@ -63,6 +63,8 @@ def test_escaping_leaves_no_live_markup() -> None:
     assert not re.search(r"(?<!\\)[<>*\[\]&]", escaped)
     assert md_escape("- not a list") == "\\- not a list" and md_escape("12. not a list") == "12\\. not a list"
     assert md_answer("Ten were killed [1]. <b>x</b> [2].") == "Ten were killed [1]. \\<b\\>x\\</b\\> [2]."
+    # A marker followed by "(…)" would make the model's text a link: it is escaped like any text.
+    assert md_answer("See [2](https://evil.example/).") == "See \\[2\\](https://evil.example/)."
     assert safe_url("https://example.org/a?b=1") == "https://example.org/a?b=1"
     assert safe_url("javascript:alert(1)") is None and safe_url("data:text/html,x") is None
 
