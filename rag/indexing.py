@@ -134,7 +134,6 @@ def index_paths(
     embed_model: Callable[[], BaseEmbedding],
     chunker: Chunker,
     *,
-    lock_dir: Path | None = None,
     show_progress: bool = True,
     write_batch: int = EMBED_WRITE_BATCH,
     fetched: LoadResult | None = None,
@@ -142,7 +141,8 @@ def index_paths(
     check_vectors: VectorCheck | None = None,
 ) -> IndexReport:
     """Index files and folders, plus articles already fetched from the web, in one plan;
-    `concurrency` > 0 sends that many embedding batches at once."""
+    `concurrency` > 0 sends that many embedding batches at once. The caller holds the index's
+    lock (RagService.index)."""
     started = time.perf_counter()
     loaded = load_corpus(paths) if paths else LoadResult()
     if fetched is not None:
@@ -155,38 +155,37 @@ def index_paths(
                 loaded.articles.append(article)
         loaded.problems.extend(fetched.problems)
     report = IndexReport(problems=list(loaded.problems))
-    with index_lock(lock_dir):
-        stored = stored_articles(collection)
-        plan = plan_changes(loaded.articles, stored, loaded.roots)
-        report.problems.extend(plan.problems)
-        report.added, report.updated = plan.added, plan.updated
-        report.unchanged, report.removed = plan.unchanged, plan.removed
-        articles = tqdm(
-            plan.to_embed,
-            desc="Chunking",
-            unit="article",
-            disable=not show_progress or len(plan.to_embed) < 50,
-            file=sys.stderr,
-            mininterval=0.5 if sys.stderr.isatty() else 10.0,
-        )
-        new_nodes = [node for article in articles for node in chunker.split(article)]
-        existing = {chunk_id for entry in stored.values() for chunk_id in entry.chunk_ids}
-        fresh = [node for node in new_nodes if node.id_ not in existing]
-        report.chunks_embedded = embed_and_store(
-            fresh,
-            len(plan.to_embed),
-            collection,
-            embed_model,
-            show_progress,
-            write_batch,
-            concurrency=concurrency,
-            check_vectors=check_vectors,
-        )
-        keep = {node.id_ for node in new_nodes}
-        stale = [chunk_id for chunk_id in plan.stale_chunks if chunk_id not in keep]
-        delete_chunks(collection, stale)
-        report.chunks_deleted = len(stale)
-        report.chunks_total = collection.count()
+    stored = stored_articles(collection)
+    plan = plan_changes(loaded.articles, stored, loaded.roots)
+    report.problems.extend(plan.problems)
+    report.added, report.updated = plan.added, plan.updated
+    report.unchanged, report.removed = plan.unchanged, plan.removed
+    articles = tqdm(
+        plan.to_embed,
+        desc="Chunking",
+        unit="article",
+        disable=not show_progress or len(plan.to_embed) < 50,
+        file=sys.stderr,
+        mininterval=0.5 if sys.stderr.isatty() else 10.0,
+    )
+    new_nodes = [node for article in articles for node in chunker.split(article)]
+    existing = {chunk_id for entry in stored.values() for chunk_id in entry.chunk_ids}
+    fresh = [node for node in new_nodes if node.id_ not in existing]
+    report.chunks_embedded = embed_and_store(
+        fresh,
+        len(plan.to_embed),
+        collection,
+        embed_model,
+        show_progress,
+        write_batch,
+        concurrency=concurrency,
+        check_vectors=check_vectors,
+    )
+    keep = {node.id_ for node in new_nodes}
+    stale = [chunk_id for chunk_id in plan.stale_chunks if chunk_id not in keep]
+    delete_chunks(collection, stale)
+    report.chunks_deleted = len(stale)
+    report.chunks_total = collection.count()
     report.seconds = time.perf_counter() - started
     return report
 

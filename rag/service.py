@@ -141,7 +141,6 @@ class RagService:
                 chroma,
                 lambda: self.embed_model,
                 self.chunker,
-                lock_dir=None,
                 show_progress=show_progress,
                 write_batch=self.settings.embed_write_batch,
                 fetched=fetched,
