@@ -235,11 +235,10 @@ def _time_index(corpus: Path, folder: Path, model: BaseEmbedding, chunker: Chunk
 
 
 def bench_latency(
-    questions: Sequence[str], retriever: Retriever, settings: Settings, k: int = 10
+    questions: Sequence[str], retriever: Retriever, model: BaseEmbedding, settings: Settings, k: int = 10
 ) -> tuple[Table, list[str]]:
     """Question in, passages out (no LLM), against the parts it is made of, per question interleaved."""
     fp32 = local_embed_model(settings.embed_batch_size, "fp32")
-    model = retriever._index._embed_model  # the shipped model the retriever embeds with
     vector = retriever.with_config(RetrievalConfig(mode="vector"))
     pool = retriever.config.candidates
     steps: dict[str, Callable[[str], object]] = {

@@ -613,7 +613,8 @@ def bench_latency_command(
     from rag.bench_speed import bench_latency
 
     service = open_service(collection=collection)
-    table, notes = bench_latency(read_questions(questions_file, limit), service.retriever(), service.settings)
+    questions = read_questions(questions_file, limit)
+    table, notes = bench_latency(questions, service.retriever(), service.embed_model, service.settings)
     where = f" {questions_file}" if questions_file else ""
     print_table(table, notes, f"rag bench latency{where} --collection {service.settings.collection}")
 
@@ -672,7 +673,7 @@ def bench_load_command(
     warm_up(service)
     demo = build_app(service)
     port = free_port()
-    launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    launch(demo, "127.0.0.1", port, settings=service.settings, prevent_thread_lock=True, quiet=True)
     try:
         table, notes, errors = bench_load(
             f"http://127.0.0.1:{port}/", read_questions(questions_file, None), users, questions, timeout

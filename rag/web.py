@@ -45,7 +45,7 @@ from rag.inputs import make_filters
 from rag.reader import ReaderContext
 from rag.retrieve import Filters, Passage
 from rag.service import RagService
-from rag.settings import Settings, load_settings
+from rag.settings import Settings
 from rag.store import Facets, collection_facets
 
 UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".ndjson", ".csv"]
@@ -849,14 +849,13 @@ def launch(
     host: str = "127.0.0.1",
     port: int = 7860,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     **kwargs: Any,
 ) -> tuple[Any, str, str]:
     """Queue on (requests wait their turn; histories stay per session), then serve.
 
     RAG_AUTH turns on the login page; RAG_MAX_UPLOAD_MB caps each uploaded file.
     """
-    settings = settings or load_settings()
     login = settings.login()
     demo.queue(default_concurrency_limit=1, max_size=64)
     theme = gr.themes.Default(

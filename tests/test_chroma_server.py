@@ -97,7 +97,7 @@ def test_web_chat_and_eval_against_a_chroma_server(tmp_path: Path, chroma_server
     RagService(settings).index([SEEDS], show_progress=False)
     demo = build_app(RagService(settings))
     port = free_port()
-    launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    launch(demo, "127.0.0.1", port, settings=settings, prevent_thread_lock=True, quiet=True)
     try:
         (_, rows), notes, errors = bench_load(f"http://127.0.0.1:{port}/", [GANJA_QUESTION], 5, 1, 240)
     finally:

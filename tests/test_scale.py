@@ -83,7 +83,7 @@ def test_load_test_with_five_users_has_no_errors(seeded_index: Path) -> None:
     from rag.net import free_port
 
     port = free_port()
-    launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    launch(demo, "127.0.0.1", port, settings=service.settings, prevent_thread_lock=True, quiet=True)
     try:
         (_, rows), notes, errors = bench_load(
             f"http://127.0.0.1:{port}/", [GANJA_QUESTION], users=5, per_user=2, timeout=240
