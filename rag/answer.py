@@ -33,7 +33,7 @@ from rag.errors import LlmError
 from rag.inputs import MAX_QUESTION_CHARS, check_question
 from rag.llm import Generator, LlmInfo, make_messages
 from rag.reader import ReaderConfig, ReaderContext, render_passages
-from rag.retrieve import Filters, Passage, Retriever
+from rag.retrieve import Filters, Passage, PassageSource
 
 NOT_IN_CORPUS = "NOT_IN_CORPUS"
 REFUSAL_PHRASES = re.compile(
@@ -201,7 +201,7 @@ def with_marker(sentence: str, *numbers: int) -> str:
 class Answerer:
     def __init__(
         self,
-        retriever: Retriever,
+        retriever: PassageSource,
         generator: Generator | None,
         prompts: Prompts,
         refusal_threshold: float,

@@ -50,7 +50,6 @@ from rag.metrics import (
     aggregate,
     mean,
 )
-from rag.reader import ReaderConfig
 from rag.records import RECORD_SUFFIXES, UnreadableRecords, read_records
 from rag.retrieve import Filters, Passage, Retriever
 from rag.service import RagService
@@ -263,15 +262,14 @@ class EvalOutcome:
     resumed: int  # questions taken from an earlier, interrupted session
 
 
-class RecordingRetriever(Retriever):
+class RecordingRetriever:
     """Retrieves `depth` passages (10, for hit@10), keeps them, hands the answerer its top k.
 
-    So one retrieval serves both the retrieval metrics and the answer.
+    So one retrieval serves both the retrieval metrics and the answer (a PassageSource).
     """
 
-    def __init__(self, inner: Retriever, depth: int) -> None:  # no super().__init__: it wraps
+    def __init__(self, inner: Retriever, depth: int) -> None:
         self.inner = inner
-        self.collection = inner.collection
         self.depth = depth
         self.last: list[Passage] = []
 
@@ -336,14 +334,7 @@ class Evaluation:
     # -- the parts that start slowly (the local model) are built on first use --------------
     def answerer(self) -> Answerer:
         if self._answerer is None:
-            generator = self.service.generator(self.backend)
-            self._answerer = Answerer(
-                self.retriever,
-                generator,
-                self.service.prompts,
-                self.settings.refusal_threshold,
-                ReaderConfig.from_settings(self.settings),
-            )
+            self._answerer = self.service.answerer(backend=self.backend, retriever=self.retriever)
         return self._answerer
 
     def judge(self) -> JudgedAnswerMatch:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from chromadb.api.models.Collection import Collection
@@ -140,6 +140,12 @@ def date_window(question: str, as_of: str | None) -> tuple[date, date] | None:
         return asked - timedelta(days=365), asked
     # "this week", "recently", or nothing said: a news question is about the days before it.
     return asked - timedelta(days=8), asked
+
+
+class PassageSource(Protocol):
+    """What the answerer needs of a retriever (rag eval wraps one to record what it found)."""
+
+    def retrieve(self, question: str, k: int, filters: Filters | None = None) -> list[Passage]: ...
 
 
 class Retriever:

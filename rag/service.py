@@ -37,7 +37,7 @@ from rag.indexing import IndexReport, index_lock, index_paths
 from rag.llm import Generator, resolve_backend
 from rag.provenance import BuildSpec, IndexGuard, check_query
 from rag.reader import ReaderConfig
-from rag.retrieve import Filters, Passage, RetrievalConfig, Retriever
+from rag.retrieve import Filters, Passage, PassageSource, RetrievalConfig, Retriever
 from rag.settings import Settings
 from rag.store import (
     CollectionStats,
@@ -270,9 +270,15 @@ class RagService:
             self._generators[chosen] = Generator(self.settings.model_copy(update={"llm": chosen}))
         return self._generators[chosen]
 
-    def answerer(self, collection: str | None = None, backend: str | None = None) -> Answerer:
+    def answerer(
+        self,
+        collection: str | None = None,
+        backend: str | None = None,
+        retriever: PassageSource | None = None,
+    ) -> Answerer:
+        """`retriever`: one that wraps this service's (rag eval's records what it retrieved)."""
         return Answerer(
-            self.retriever(collection),
+            retriever or self.retriever(collection),
             self.generator(backend),
             self.prompts,
             self.settings.refusal_threshold,
