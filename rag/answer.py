@@ -31,7 +31,7 @@ from rag.citations import (
 )
 from rag.errors import LlmError
 from rag.inputs import MAX_QUESTION_CHARS, check_question
-from rag.llm import Generator, LlmInfo, make_messages
+from rag.llm import ChatStreamer, LlmInfo, make_messages
 from rag.reader import ReaderConfig, ReaderContext, render_passages
 from rag.retrieve import Filters, Passage, PassageSource
 
@@ -202,7 +202,7 @@ class Answerer:
     def __init__(
         self,
         retriever: PassageSource,
-        generator: Generator | None,
+        generator: ChatStreamer | None,
         prompts: Prompts,
         refusal_threshold: float,
         reader: ReaderConfig | None = None,

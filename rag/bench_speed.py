@@ -287,11 +287,10 @@ def bench_llm(service: Any, questions: Sequence[str], rounds: int = 1) -> tuple[
     """Time to first token (question in) and decode speed of the local model at the default context."""
     from rag.answer import Done, Draft
 
-    answerer = service.answerer(backend="local")
-    generator = answerer.generator
+    generator = service.generator("local")
     assert generator is not None
     count_deltas = _DeltaCounter(generator)
-    answerer.generator = count_deltas  # type: ignore[assignment]
+    answerer = service.answerer(backend="local", streamer=count_deltas)
     rows: list[list[str]] = []
     first_tokens: list[float] = []
     rates: list[float] = []

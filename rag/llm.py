@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import openai
@@ -200,6 +200,15 @@ def resolve_backend(settings: Settings) -> str:
     if settings.openai_api_key is not None:
         return "openai"
     return "local"
+
+
+class ChatStreamer(Protocol):
+    """What the answerer needs of a model: who it is, and a stream of text for chat messages
+    (the Generator; `rag bench llm` wraps one to count and time what it streams)."""
+
+    info: LlmInfo
+
+    def stream(self, messages: list[ChatMessage]) -> Iterator[str]: ...
 
 
 class Generator:

@@ -34,7 +34,7 @@ from rag.feeds import (
 )
 from rag.fetch import FetchPolicy
 from rag.indexing import IndexReport, index_lock, index_paths
-from rag.llm import Generator, resolve_backend
+from rag.llm import ChatStreamer, Generator, resolve_backend
 from rag.provenance import BuildSpec, IndexGuard, check_query
 from rag.reader import ReaderConfig
 from rag.retrieve import Filters, Passage, PassageSource, RetrievalConfig, Retriever
@@ -275,11 +275,13 @@ class RagService:
         collection: str | None = None,
         backend: str | None = None,
         retriever: PassageSource | None = None,
+        streamer: ChatStreamer | None = None,
     ) -> Answerer:
-        """`retriever`: one that wraps this service's (rag eval's records what it retrieved)."""
+        """`retriever`, `streamer`: wrappers of this service's own (rag eval records what was
+        retrieved; rag bench llm counts what the model streams)."""
         return Answerer(
             retriever or self.retriever(collection),
-            self.generator(backend),
+            streamer or self.generator(backend),
             self.prompts,
             self.settings.refusal_threshold,
             ReaderConfig.from_settings(self.settings),
