@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from rag.errors import RagError, UsageError
-from rag.inputs import check_collection_name, check_question, existing_questions_file, make_filters
+from rag.inputs import check_collection_name, check_date_range, check_question, existing_questions_file
 from rag.settings import load_settings
 
 if TYPE_CHECKING:  # the heavy stack (torch, chromadb, llama-index) loads only once input is checked
@@ -87,6 +87,15 @@ def open_service(**overrides: object) -> RagService:
     return RagService(settings)
 
 
+def user_filters(source: list[str] | None, since: str | None, until: str | None) -> Filters | None:
+    # A bad date stops, and no filter returns, before the store's modules load (~3 s).
+    if not (source or any(check_date_range(since, until))):
+        return None
+    from rag.retrieve import Filters
+
+    return Filters.from_user(source, since, until)
+
+
 def _debug_requested() -> bool:
     """RAG_DEBUG=1: the traceback instead of the one-line error (False when settings are bad)."""
     try:
@@ -145,7 +154,7 @@ def search(
     service = open_service(collection=collection)
     if not query.strip():
         raise UsageError("The query is empty.")
-    passages = service.search(query, k, filters=make_filters(source, since, until))
+    passages = service.search(query, k, filters=user_filters(source, since, until))
     if as_json:
         typer.echo(json.dumps([passage.public() for passage in passages], ensure_ascii=False, indent=2))
         return
@@ -170,7 +179,7 @@ def ask(
 ) -> None:
     """Answer a question with [n] markers tied to verbatim, attributed quotes."""
     question = check_question(question)  # before any model loads: a bad question answers at once
-    filters = make_filters(source, since, until)
+    filters = user_filters(source, since, until)
     with open_service(collection=collection, llm=llm.value if llm else None) as service:
         answer, printed = stream_answer(service, question, k or service.settings.top_k, filters, as_json)
     if as_json:
@@ -292,7 +301,7 @@ def brief(
         typer.echo(f"warning: {problem}", err=True)
     if not loaded.questions:
         raise UsageError("No questions to brief (see the warnings above).")
-    filters = make_filters(source, since, until)
+    filters = user_filters(source, since, until)
     with open_service(collection=collection, llm=llm.value if llm else None) as service:
         settings = service.settings
         answerer = service.answerer()
@@ -491,7 +500,7 @@ def eval_run(
         retrieval_only=retrieval_only,
         use_dates=not no_dates,
         progress=not quiet,
-        filters=make_filters(source, since, until),
+        filters=user_filters(source, since, until),
     )
     outcome = run_eval(settings, options, log=lambda text: typer.echo(text, err=True))
     typer.echo(format_summary(outcome.report))
@@ -513,7 +522,7 @@ def eval_compare(
     run_b: Annotated[Path, typer.Argument(help="The later run folder.", show_default=False)],
 ) -> None:
     """Metric deltas (B - A) and the questions that flipped between two runs."""
-    from rag.evaluate import compare_runs
+    from rag.compare import compare_runs
     from rag.report import format_comparison
 
     typer.echo(format_comparison(compare_runs(run_a, run_b)))

@@ -51,14 +51,13 @@ from rag.metrics import (
     mean,
 )
 from rag.records import RECORD_SUFFIXES, UnreadableRecords, read_records
+from rag.report import write_reports
 from rag.retrieve import Filters, Passage, Retriever
+from rag.run_files import REPORT_JSON, RESULTS, RUN_STATE, read_json, read_results, write_json, write_jsonl
 from rag.service import RagService
 from rag.settings import PROJECT_ROOT, Settings
 
 QUESTION_SUFFIXES = RECORD_SUFFIXES
-RESULTS = "results.jsonl"
-RUN_STATE = "run.json"
-REPORT_JSON = "report.json"
 
 # Field names, first match wins (RealTime QA's names included).
 ID_FIELDS = ("id", "question_id", "qid")
@@ -566,44 +565,6 @@ def prompts_digest(directory: Path, judge: bool = False) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def read_results(path: Path) -> list[dict[str, Any]]:
-    """The records of a results.jsonl; a torn last line (a kill mid-write) is ignored."""
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").split("\n"):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and "id" in record:
-            records.append(record)
-    return records
-
-
-def write_jsonl(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    partial = path.with_suffix(".tmp")
-    with partial.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    partial.replace(path)
-
-
-def write_json(path: Path, data: Any) -> None:
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    partial.replace(path)
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 @contextmanager
 def run_lock(out: Path) -> Iterator[None]:
     with (out / ".lock").open("w") as handle:
@@ -805,7 +766,6 @@ def _run_in(
         "seconds_per_question": round(seconds / len(todo), 2) if todo else None,
     }
     write_json(out / REPORT_JSON, report)
-    from rag.report import write_reports
 
     write_reports(out, report, ordered)
     return EvalOutcome(out, report, question_set.problems, resumed=len(done))
@@ -855,103 +815,3 @@ def progress_bar(
             log(f"[{count}/{total}] {score} ({time.perf_counter() - started:.0f} s)")
 
     yield line
-
-
-# ---------------------------------------------------------------------------------------------
-# Comparing two runs
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Flip:
-    id: str
-    question: str
-    measure: str
-    before: float
-    after: float
-    answer_a: str
-    answer_b: str
-
-
-@dataclass
-class Comparison:
-    a: Path
-    b: Path
-    rows: list[tuple[str, float | None, float | None]]
-    flips: list[Flip]
-    common: int
-    only_a: int
-    only_b: int
-    settings_changed: dict[str, tuple[Any, Any]]
-
-
-FLIP_MEASURES = ("hit@5", "strict", "judged", "refusal_correct")
-
-
-def load_run(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    report = read_json(folder / REPORT_JSON)
-    if not isinstance(report, dict):
-        raise UsageError(f"{folder} holds no report.json: is it a finished `rag eval` run folder?")
-    return report, read_results(folder / RESULTS)
-
-
-def flatten(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float | None]:
-    flat: dict[str, float | None] = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, name + "."))
-        elif value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
-            flat[name] = value
-    return flat
-
-
-def compare_runs(a: Path, b: Path) -> Comparison:
-    report_a, results_a = load_run(a)
-    report_b, results_b = load_run(b)
-    flat_a, flat_b = flatten(report_a.get("metrics", {})), flatten(report_b.get("metrics", {}))
-    names = list(flat_a) + [name for name in flat_b if name not in flat_a]
-    rows = [(name, flat_a.get(name), flat_b.get(name)) for name in names]
-    by_id_b = {record["id"]: record for record in results_b}
-    flips = []
-    common = 0
-    for record_a in results_a:
-        record_b = by_id_b.get(record_a["id"])
-        if record_b is None:
-            continue
-        common += 1
-        for measure in FLIP_MEASURES:
-            before, after = record_a["metrics"].get(measure), record_b["metrics"].get(measure)
-            if before is None or after is None or (before >= 0.5) == (after >= 0.5):
-                continue
-            flips.append(
-                Flip(
-                    record_a["id"],
-                    record_a["question"],
-                    measure,
-                    before,
-                    after,
-                    str(record_a.get("answer", "")),
-                    str(record_b.get("answer", "")),
-                )
-            )
-    ids_a = {record["id"] for record in results_a}
-    settings_a, settings_b = report_a.get("settings", {}), report_b.get("settings", {})
-    changed = {
-        key: (settings_a.get(key), settings_b.get(key))
-        for key in sorted(set(settings_a) | set(settings_b))
-        if settings_a.get(key) != settings_b.get(key)
-    }
-    for key in ("corpus", "model", "code"):
-        if report_a.get(key) != report_b.get(key):
-            changed[key] = (report_a.get(key), report_b.get(key))
-    return Comparison(
-        a,
-        b,
-        rows,
-        flips,
-        common,
-        only_a=len(ids_a - set(by_id_b)),
-        only_b=len(set(by_id_b) - ids_a),
-        settings_changed=changed,
-    )

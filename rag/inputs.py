@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rag.articles import decode_text, normalise_date
 from rag.errors import UsageError
-
-if TYPE_CHECKING:
-    from rag.retrieve import Filters
 
 MAX_QUESTION_CHARS = 2000
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
@@ -60,26 +55,12 @@ def existing_questions_file(path: Path) -> Path:
     return path
 
 
-def make_filters(
-    sources: Sequence[str] | None,
-    since: str | None,
-    until: str | None,
-    date_names: tuple[str, str] = ("--since", "--until"),
-) -> Filters | None:
-    """The user's outlet and date filters, checked; None when none is set.
-
-    `date_names` name the two dates in the error as the user typed them (CLI flags or the web
-    chat's fields).
-    """
-    for name, value in zip(date_names, (since, until), strict=True):
+def check_date_range(
+    since: str | None, until: str | None, names: tuple[str, str] = ("--since", "--until")
+) -> tuple[str | None, str | None]:
+    """Both dates as YYYY-MM-DD (None stays None); `names` name them in the error as the user
+    typed them (CLI flags or the web chat's fields)."""
+    for name, value in zip(names, (since, until), strict=True):
         if value and not normalise_date(value):
             raise UsageError(f"{name} {value!r} is not a date: use YYYY-MM-DD.")
-    if not (sources or since or until):
-        return None
-    from rag.retrieve import Filters  # the store's modules load only when a search runs
-
-    return Filters(
-        sources=tuple(sources or ()),
-        since=normalise_date(since) if since else None,
-        until=normalise_date(until) if until else None,
-    )
+    return (normalise_date(since) if since else None, normalise_date(until) if until else None)

@@ -10,10 +10,9 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from rag.evaluate import Comparison
+from rag.compare import Comparison
 
 FAILED_SHOWN = 200  # the HTML page lists at most this many failed questions
 

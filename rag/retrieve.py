@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Literal, Protocol
@@ -25,6 +25,7 @@ from llama_index.core.vector_stores import FilterOperator, MetadataFilter, Metad
 from llama_index.vector_stores.chroma.base import _to_chroma_filter
 
 from rag.chunking import day_number
+from rag.inputs import check_date_range
 from rag.lexical import LexicalIndex
 from rag.store import chroma_errors, vector_store
 
@@ -64,6 +65,20 @@ class Filters:
     until: str | None = None
     # The date the question was asked: "this week" resolves against it, later news is excluded.
     as_of: str | None = None
+
+    @classmethod
+    def from_user(
+        cls,
+        sources: Sequence[str] | None,
+        since: str | None,
+        until: str | None,
+        date_names: tuple[str, str] = ("--since", "--until"),
+    ) -> Filters | None:
+        """The user's outlet and date filters, checked; None when none is set."""
+        since, until = check_date_range(since, until, date_names)
+        if not (sources or since or until):
+            return None
+        return cls(sources=tuple(sources or ()), since=since, until=until)
 
     def hard_bounds(self) -> tuple[int | None, int | None]:
         """The user's date range, applied inside both searches."""

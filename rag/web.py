@@ -41,7 +41,6 @@ from rag.briefing import (
 )
 from rag.errors import LlmError, RagError
 from rag.indexing import IndexReport
-from rag.inputs import make_filters
 from rag.reader import ReaderContext
 from rag.retrieve import Filters, Passage
 from rag.service import RagService
@@ -535,7 +534,7 @@ class WebChat:
     ) -> Iterator[Any]:
         """Fills `turn` as the answer streams; yields the sources panel when it changes."""
         try:
-            filters = make_filters(outlets, since, until, WEB_DATE_NAMES)
+            filters = Filters.from_user(outlets, since, until, WEB_DATE_NAMES)
             answerer = self.service.answerer(collection or None)
             history = [(item.question, item.answer) for item in done if item.ok]
             sentences: list[str] = []
@@ -641,7 +640,7 @@ class WebChat:
             answer = answerer.ask(
                 question,
                 k=min(max(k, 1), 50) if k else self.settings.top_k,
-                filters=make_filters(sources, since, until, WEB_DATE_NAMES),
+                filters=Filters.from_user(sources, since, until, WEB_DATE_NAMES),
                 history=pairs,
             )
         except RagError as err:

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from rag.cli import app
 from rag.errors import UsageError
-from rag.evaluate import EvalOptions, Evaluation, Question, load_questions, read_results, run_eval
+from rag.evaluate import EvalOptions, Evaluation, Question, load_questions, run_eval
 from rag.retrieve import Filters
+from rag.run_files import read_results
 from rag.service import RagService
 from rag.settings import Settings
 

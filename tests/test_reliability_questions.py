@@ -96,20 +96,20 @@ def test_rag_ask_in_another_language(cli_env: dict[str, str | None], question: s
 
 
 def test_the_cli_and_the_web_chat_check_filters_alike() -> None:
-    from rag.inputs import make_filters
+    from rag.retrieve import Filters
     from rag.web import WEB_DATE_NAMES
 
-    assert make_filters(None, None, None) is None
-    both = make_filters(["cnn.com"], "2022-6-1", "2022-06-30")
+    assert Filters.from_user(None, None, None) is None
+    both = Filters.from_user(["cnn.com"], "2022-6-1", "2022-06-30")
     assert both is not None and (both.sources, both.since, both.until) == (
         ("cnn.com",),
         "2022-06-01",
         "2022-06-30",
     )
     with pytest.raises(UsageError, match=r"^--until '2022-13-01' is not a date: use YYYY-MM-DD\.$"):
-        make_filters(None, None, "2022-13-01")
+        Filters.from_user(None, None, "2022-13-01")
     with pytest.raises(UsageError, match=r"^The “From” date 'June' is not a date"):
-        make_filters(None, "June", None, WEB_DATE_NAMES)
+        Filters.from_user(None, "June", None, WEB_DATE_NAMES)
 
 
 def test_rag_debug_shows_the_traceback_of_an_unexpected_error(monkeypatch: pytest.MonkeyPatch) -> None:

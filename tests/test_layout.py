@@ -1,0 +1,64 @@
+"""The package's shape: no import circles, and settings read from the environment in one place."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from .conftest import ROOT
+
+PACKAGE = ROOT / "rag"
+# Not settings: whether a desktop is there to open a browser on.
+ENVIRONMENT_READS_ALLOWED = {"web.py": {"DISPLAY", "WAYLAND_DISPLAY"}}
+
+
+def rag_imports(path: Path) -> set[str]:
+    """The rag modules a module imports, at any level (a function's lazy import counts too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "rag":
+            parts = node.module.split(".")
+            found.update([parts[1]] if len(parts) > 1 else [alias.name for alias in node.names])
+    return found - {path.stem}
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    graph = {path.stem: rag_imports(path) for path in PACKAGE.glob("*.py")}
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        for needed in sorted(graph.get(module, ())):
+            assert needed not in path, "import circle: " + " -> ".join([*path[path.index(needed) :], needed])
+            if needed not in done:
+                visit(needed, [*path, needed])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [module])
+
+
+def environment_reads(path: Path) -> set[str]:
+    """Names read with os.environ.get / os.getenv / os.environ[...] (writes and copies pass)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        key = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+            target = ast.unparse(node.func)
+            if target in {"os.environ.get", "os.getenv"}:
+                key = node.args[0]
+        elif (
+            isinstance(node, ast.Subscript)
+            and ast.unparse(node.value) == "os.environ"
+            and isinstance(node.ctx, ast.Load)
+        ):
+            key = node.slice
+        if key is not None:
+            names.add(str(key.value) if isinstance(key, ast.Constant) else ast.unparse(key))
+    return names
+
+
+def test_settings_are_read_from_the_environment_only_in_settings_py() -> None:
+    for path in PACKAGE.glob("*.py"):
+        if path.name != "settings.py":
+            extra = environment_reads(path) - ENVIRONMENT_READS_ALLOWED.get(path.name, set())
+            assert not extra, f"{path.name} reads {sorted(extra)}: add a field to rag/settings.py"
