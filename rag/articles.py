@@ -322,18 +322,16 @@ def _load_records(text: str, suffix: str, file: str, origin: str) -> Iterator[Ar
     by_item = suffix == ".json"
     count = 0
     try:
-        for record in read_records(text, suffix, csv_columns=TEXT_FIELDS[:2] if suffix == ".csv" else ()):
+        for record in read_records(text, suffix, csv_columns=TEXT_FIELDS):
             count += 1
             # doc_ids and messages as they always were: a CSV record by its last line, a JSON
             # list's by its item number (a single JSON object is the file's one article).
             number = record.item if by_item else record.last_line
             line = None if by_item else number
-            where = f"item {number}: " if by_item and number else ""
             if record.problem:
-                suffix_note = "; skipped" if record.problem.startswith("CSV has no") else ""
-                yield LoadProblem(file, f"{where}{record.problem}{suffix_note}", record.last_line)
+                yield LoadProblem(file, f"{record.where}{record.problem}; skipped", record.last_line)
             elif not isinstance(record.value, dict):
-                yield LoadProblem(file, f"{where}record is not an object; skipped", line)
+                yield LoadProblem(file, f"{record.where}record is not an object; skipped", line)
             else:
                 fields = {str(key).strip().lower(): value for key, value in record.value.items()}
                 yield _record_to_article(fields, file, number, origin, by_item)
