@@ -8,7 +8,7 @@ import signal
 
 import typer
 
-from rag.cli import serve, terminate
+from rag.apps.cli.main import serve, terminate
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, terminate)  # unwinds like Ctrl-C: the local model is stopped

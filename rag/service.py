@@ -15,13 +15,12 @@ from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from rag import lexical
-from rag.answer import Answerer, Prompts
-from rag.articles import LoadResult
-from rag.chunking import Chunker
-from rag.embedding import embedding_identity, make_embed_model, make_tokenizer
+from rag.answering.answerer import Answerer, Prompts
+from rag.answering.llm import ChatStreamer, Generator, resolve_backend
+from rag.answering.reader import ReaderConfig
 from rag.errors import UsageError
-from rag.feeds import (
+from rag.ingest.chunking import Chunker
+from rag.ingest.feeds import (
     FeedBook,
     FeedRecord,
     FeedReport,
@@ -32,14 +31,13 @@ from rag.feeds import (
     remember,
     remove_feed,
 )
-from rag.fetch import FetchPolicy
-from rag.indexing import IndexReport, index_lock, index_paths
-from rag.llm import ChatStreamer, Generator, resolve_backend
-from rag.provenance import BuildSpec, IndexGuard, check_query
-from rag.reader import ReaderConfig
-from rag.retrieve import Filters, Passage, PassageSource, RetrievalConfig, Retriever
+from rag.ingest.fetch import FetchPolicy
+from rag.ingest.indexing import IndexReport, index_lock, index_paths
+from rag.ingest.loaders import LoadResult
+from rag.retrieval.retriever import Filters, Passage, PassageSource, RetrievalConfig, Retriever
 from rag.settings import Settings
-from rag.store import (
+from rag.store import lexical
+from rag.store.chroma import (
     CollectionStats,
     chroma_errors,
     collection_stats,
@@ -48,6 +46,8 @@ from rag.store import (
     open_collection,
     stored_articles,
 )
+from rag.store.embedding import embedding_identity, make_embed_model, make_tokenizer
+from rag.store.provenance import BuildSpec, IndexGuard, check_query
 
 
 class RagService:

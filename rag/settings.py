@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     # Scores are llama-index's exp(-cosine distance); calibrated on the seed and benchmark
     # questions (see docs/benchmarks.md).
     refusal_threshold: float = 0.45
-    # What the model reads (rag/reader.py): "sentences", the best few passage sentences; or
+    # What the model reads (rag/answering/reader.py): "sentences", the best few passage sentences; or
     # "passages", the first passages headed by their article and trimmed to reader_tokens in all
     # (more right answers, fewer wrong ones, 2-3x the prompt: docs/benchmarks.md).
     reader: Literal["sentences", "passages", "sentences-then-passages"] = "sentences"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import CitationLedger, Done, Retrieved, Sentence, check_question, with_marker
-from rag.articles import load_corpus
-from rag.citations import content_terms, find_support, passage_sentences, sentence_bounds
+from rag.answering.answerer import CitationLedger, Done, Retrieved, Sentence, check_question, with_marker
+from rag.answering.attribution import content_terms, find_support, passage_sentences, sentence_bounds
 from rag.errors import UsageError
-from rag.retrieve import Passage
+from rag.ingest.loaders import load_corpus
+from rag.retrieval.retriever import Passage
 from rag.service import RagService
 
 from .conftest import GANJA_QUESTION, SEEDS, WORLD_CUP_QUESTION

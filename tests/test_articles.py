@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.articles import decode_text, load_corpus, normalise_date
+from rag.ingest.loaders import decode_text, load_corpus, normalise_date
 
 from .conftest import BENCHMARKS, DATA, SEED_FILE, SEEDS
 

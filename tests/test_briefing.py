@@ -23,9 +23,11 @@ from bs4 import BeautifulSoup
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
-from rag.answer import Answer, Citation
-from rag.articles import Article, load_corpus
-from rag.briefing import (
+from rag.answering.answerer import Answer, Citation
+from rag.answering.attribution import sentence_bounds
+from rag.answering.llm import LlmInfo
+from rag.apps.cli.main import app
+from rag.briefings.briefing import (
     MAX_QUOTE_CHARS,
     Briefing,
     build_briefing,
@@ -40,10 +42,8 @@ from rag.briefing import (
     safe_url,
     trim_quote,
 )
-from rag.citations import sentence_bounds
-from rag.cli import app
 from rag.errors import UsageError
-from rag.llm import LlmInfo
+from rag.ingest.loaders import Article, load_corpus
 from rag.service import RagService
 
 from .conftest import GANJA_QUESTION, ROOT, SEEDS, WORLD_CUP_QUESTION
@@ -595,7 +595,7 @@ def run_brief(args: list[str], index_dir: Path, cwd: Path) -> subprocess.Complet
     environment = {**os.environ, "RAG_INDEX_DIR": str(index_dir)}
     environment.pop("OPENAI_API_KEY", None)
     return subprocess.run(
-        [sys.executable, "-m", "rag.cli", "brief", *args],
+        [sys.executable, "-m", "rag.apps.cli.main", "brief", *args],
         capture_output=True, text=True, env=environment, timeout=300, check=False, cwd=cwd,
     )  # fmt: skip
 

@@ -84,9 +84,9 @@ def test_web_chat_and_eval_against_a_chroma_server(tmp_path: Path, chroma_server
     """Server mode all the way: the web app's /ask (5 users at once) and `rag eval` read the server."""
     import json
 
-    from rag.bench_speed import bench_load
-    from rag.evaluate import EvalOptions, run_eval
-    from rag.web import build_app, launch
+    from rag.apps.web.app import build_app, launch
+    from rag.bench.speed import bench_load
+    from rag.evaluation.runner import EvalOptions, run_eval
 
     settings = Settings(
         index_dir=tmp_path / "local-index",

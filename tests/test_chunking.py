@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import itertools
 
-from rag.articles import Article, load_corpus
-from rag.chunking import Chunker, locate_spans
-from rag.embedding import make_tokenizer
+from rag.ingest.chunking import Chunker, locate_spans
+from rag.ingest.loaders import Article, load_corpus
 from rag.settings import Settings
+from rag.store.embedding import make_tokenizer
 
 from .conftest import DATA, SEEDS
 

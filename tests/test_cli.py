@@ -12,7 +12,7 @@ import pytest
 
 from .conftest import GANJA_QUESTION, SEEDS, WORLD_CUP_QUESTION
 
-RAG = [sys.executable, "-m", "rag.cli"]
+RAG = [sys.executable, "-m", "rag.apps.cli.main"]
 
 
 def run(args: list[str], index_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:

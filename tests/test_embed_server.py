@@ -18,15 +18,15 @@ import pytest
 from llama_index.core.embeddings.mock_embed_model import MockEmbedding
 from llama_index.core.schema import MetadataMode
 
-from rag.articles import load_corpus
-from rag.chunking import Chunker
-from rag.embedding import LOCAL_MODEL_ID, bundled_model_path, local_embed_model, make_embed_model
 from rag.errors import CollectionMismatchError, EmbeddingError
-from rag.indexing import index_paths
-from rag.provenance import recorded
+from rag.ingest.chunking import Chunker
+from rag.ingest.indexing import index_paths
+from rag.ingest.loaders import load_corpus
 from rag.service import RagService
 from rag.settings import Settings
-from rag.store import stored_articles
+from rag.store.chroma import stored_articles
+from rag.store.embedding import LOCAL_MODEL_ID, bundled_model_path, local_embed_model, make_embed_model
+from rag.store.provenance import recorded
 
 from .conftest import BENCHMARKS, GANJA_QUESTION, ROOT, SEED_FILE, SEEDS, make_settings
 from .fake_embeddings import FakeEmbeddings, serve
@@ -35,7 +35,7 @@ from .test_chroma_server import CHROMA, free_port, wait_for_port
 INFINITY = ROOT / ".venv-infinity" / "bin" / "infinity_emb"
 API_KEY = "test-key"
 ARTICLES = BENCHMARKS / "realtimeqa" / "articles.jsonl"
-RAG = [sys.executable, "-m", "rag.cli"]
+RAG = [sys.executable, "-m", "rag.apps.cli.main"]
 
 
 def infinity_command(port: int) -> list[str]:
@@ -222,7 +222,7 @@ def spans(service: RagService) -> list[tuple[str, int, int]]:
 def test_bench_embed_server_prints_both_in_one_table(infinity: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from rag.cli import app
+    from rag.apps.cli.main import app
 
     monkeypatch.setenv("RAG_EMBEDDING_API_KEY", API_KEY)
     result = CliRunner().invoke(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.embedding import local_embed_model, traced_query_encoder
+from rag.store.embedding import local_embed_model, traced_query_encoder
 
 QUESTIONS = [
     "How many civilians were killed in the attack on Ganja on October 11?",

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from rag.cli import app
+from rag.apps.cli.main import app
 from rag.errors import UsageError
-from rag.evaluate import EvalOptions, Evaluation, Question, load_questions, run_eval
-from rag.retrieve import Filters
-from rag.run_files import read_results
+from rag.evaluation.run_dir import read_results
+from rag.evaluation.runner import EvalOptions, Evaluation, Question, load_questions, run_eval
+from rag.retrieval.retriever import Filters
 from rag.service import RagService
 from rag.settings import Settings
 
@@ -347,7 +347,7 @@ def test_judging_the_answers_of_an_earlier_run(
     indexed: Settings, first_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What `--judge` does to a finished run's answers when its command is run again."""
-    from rag.metrics import JudgedAnswerMatch
+    from rag.evaluation.metrics import JudgedAnswerMatch
 
     from .test_metrics import FakeLlm
 

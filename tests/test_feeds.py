@@ -15,14 +15,14 @@ import pytest
 from playwright.sync_api import Browser
 from typer.testing import CliRunner
 
-from rag import fetch as fetch_module
-from rag.cli import app
+from rag.apps.cli.main import app
+from rag.apps.web.app import add_files, add_url
 from rag.errors import UsageError
-from rag.feeds import book_path
-from rag.fetch import FetchPolicy, extract_article, fetch
+from rag.ingest import fetch as fetch_module
+from rag.ingest.feeds import book_path
+from rag.ingest.fetch import FetchPolicy, extract_article, fetch
 from rag.service import RagService
-from rag.store import stored_articles
-from rag.web import add_files, add_url
+from rag.store.chroma import stored_articles
 
 from .conftest import DATA, ctrl_c_as_in_a_terminal, make_settings
 from .newssite import CAFE, LIGHTHOUSE, MARKET, NewsSite, item, news_site
@@ -263,7 +263,7 @@ def rag(args: list[str], index_dir: Path) -> subprocess.Popen[str]:
     """The real `rag` command in its own process."""
     environment = {**os.environ, "RAG_INDEX_DIR": str(index_dir), "RAG_FETCH_TIMEOUT": "3"}
     environment.pop("OPENAI_API_KEY", None)
-    command = [sys.executable, "-m", "rag.cli", *args]
+    command = [sys.executable, "-m", "rag.apps.cli.main", *args]
     return subprocess.Popen(
         command,
         stdout=subprocess.PIPE,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from rag import lexical
-from rag.retrieve import Filters, Passage, date_window, diversify, fuse
+from rag.retrieval.retriever import Filters, Passage, date_window, diversify, fuse
 from rag.service import RagService
+from rag.store import lexical
 
 from .conftest import make_settings
 
@@ -94,7 +94,7 @@ def test_vector_and_bm25_from_memory_equal_the_llama_index_paths(tmp_path: Path,
     from llama_index.core.schema import QueryBundle
     from llama_index.retrievers.bm25 import BM25Retriever
 
-    from rag.retrieve import to_passage
+    from rag.retrieval.retriever import to_passage
 
     service = RagService(make_settings(tmp_path, llm="extractive"))
     service.index([corpus], show_progress=False)
@@ -127,7 +127,7 @@ def test_vector_and_bm25_from_memory_equal_the_llama_index_paths(tmp_path: Path,
 
 
 def test_overlapping_candidates_of_a_chosen_article_are_merged_verbatim() -> None:
-    from rag.retrieve import merge_neighbours
+    from rag.retrieval.retriever import merge_neighbours
 
     article = "One. Two three four. Five six. Seven eight nine. Ten."
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag.service import RagService
-from rag.store import stored_articles
+from rag.store.chroma import stored_articles
 
 from .conftest import make_settings
 
@@ -86,7 +86,7 @@ def test_every_reader_of_the_store_pages_through_all_chunks(
 ) -> None:
     """One page iterator serves the index, the BM25 build and the web chat's facets: with pages
     of 3 chunks, each still sees every chunk once."""
-    from rag import store
+    from rag.store import chroma as store
 
     collection = seeded_service.collection()
     whole = collection.get(include=["metadatas", "documents"])  # type: ignore[list-item]

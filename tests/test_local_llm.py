@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import Done, Draft, Sentence
-from rag.articles import load_corpus
-from rag.reader import ReaderConfig
+from rag.answering.answerer import Done, Draft, Sentence
+from rag.answering.reader import ReaderConfig
+from rag.ingest.loaders import load_corpus
 from rag.service import RagService
 
 from .conftest import GANJA_QUESTION, SEEDS, WORLD_CUP_QUESTION

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from llama_index.core.llms import ChatMessage
 
-from rag.metrics import (
+from rag.bench.stats import percentile
+from rag.evaluation.metrics import (
     CitationPrecision,
     CitationValidity,
     EvidenceCoverage,
@@ -27,7 +28,6 @@ from rag.metrics import (
     answer_tokens,
     mean,
 )
-from rag.stats import percentile
 
 GOLD = ["gold-a"]
 RANK_3 = ["x", "y", "gold-a", "z", "gold-a", "w"]

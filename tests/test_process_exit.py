@@ -26,7 +26,7 @@ from .conftest import GANJA_QUESTION, ctrl_c_as_in_a_terminal
 
 pytestmark = pytest.mark.llm
 
-RAG = [sys.executable, "-m", "rag.cli"]
+RAG = [sys.executable, "-m", "rag.apps.cli.main"]
 EXIT_WITHIN_S = 5.0
 REFUSED_WITHIN_S = 2.0
 

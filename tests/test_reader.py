@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.answer import Prompts
-from rag.citations import passage_sentences
-from rag.reader import CHARS_PER_TOKEN, GAP, build_context, passage_header
-from rag.retrieve import Passage
+from rag.answering.answerer import Prompts
+from rag.answering.attribution import passage_sentences
+from rag.answering.reader import CHARS_PER_TOKEN, GAP, build_context, passage_header
+from rag.retrieval.retriever import Passage
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 

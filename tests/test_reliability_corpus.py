@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from rag.articles import MAX_ARTICLE_BYTES, Article, LoadProblem, LoadResult, load_corpus, load_file
-from rag.chunking import Chunker
-from rag.cli import app
-from rag.embedding import make_tokenizer
+from rag.apps.cli.main import app
+from rag.ingest.chunking import Chunker
+from rag.ingest.loaders import MAX_ARTICLE_BYTES, Article, LoadProblem, LoadResult, load_corpus, load_file
 from rag.service import RagService
 from rag.settings import Settings
-from rag.store import stored_articles
+from rag.store.chroma import stored_articles
+from rag.store.embedding import make_tokenizer
 
 from .conftest import make_settings
 
@@ -187,7 +187,7 @@ def test_unreadable_files_and_folders_are_reported(tmp_path: Path) -> None:
         # Python itself lives under /root here, out of `nobody`'s reach: the child imports what
         # it needs as root, then drops to `nobody` before it reads the corpus.
         script = (
-            "import json, os, sys; import encodings.utf_8_sig; from rag.articles import load_corpus\n"
+            "import json, os, sys; import encodings.utf_8_sig; from rag.ingest.loaders import load_corpus\n"
             "if os.geteuid() == 0: os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
             "r = load_corpus([sys.argv[1]])\n"
             "print(json.dumps([[a.doc_id for a in r.articles], [str(p) for p in r.problems]]))"

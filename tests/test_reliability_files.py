@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rag.articles import LoadProblem
-from rag.briefing import load_briefing_questions
+from rag.briefings.briefing import load_briefing_questions
 from rag.errors import UsageError
-from rag.evaluate import load_questions
+from rag.evaluation.runner import load_questions
+from rag.ingest.loaders import LoadProblem
 
 BAD_JSONL = "\n".join(
     [

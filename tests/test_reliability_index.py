@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from chromadb.api.models.Collection import Collection
 
-from rag import lexical
 from rag.service import RagService
 from rag.settings import Settings
+from rag.store import lexical
 
 from .corpus_gen import stored_ids, stored_rows, write_corpus
 
@@ -35,7 +35,7 @@ def cli_env(index_dir: Path) -> dict[str, str]:
 def rag_index(corpus: Path, index_dir: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "index", str(corpus)],
+            [sys.executable, "-m", "rag.apps.cli.main", "index", str(corpus)],
             env=cli_env(index_dir),
             stdout=out,
             stderr=subprocess.STDOUT,

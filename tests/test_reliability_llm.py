@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from rag.answer import Answer
-from rag.cli import app
+from rag.answering.answerer import Answer
+from rag.apps.cli.main import app
 from rag.service import RagService
 
 from .conftest import GANJA_QUESTION
@@ -176,7 +176,7 @@ def test_a_real_rag_ask_process_cut_mid_answer(cli_env: dict[str, str | None]) -
         env.update({key: value for key, value in cli_env.items() if value is not None})
         env.pop("OPENAI_API_KEY", None)
         run = subprocess.run(
-            [sys.executable, "-m", "rag.cli", "ask", GANJA_QUESTION],
+            [sys.executable, "-m", "rag.apps.cli.main", "ask", GANJA_QUESTION],
             capture_output=True,
             text=True,
             env=env,

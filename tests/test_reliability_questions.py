@@ -8,8 +8,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from rag.answer import LANGUAGE_HINT
-from rag.cli import app
+from rag.answering.answerer import LANGUAGE_HINT
+from rag.apps.cli.main import app
 from rag.errors import UsageError
 from rag.service import RagService
 
@@ -96,8 +96,8 @@ def test_rag_ask_in_another_language(cli_env: dict[str, str | None], question: s
 
 
 def test_the_cli_and_the_web_chat_check_filters_alike() -> None:
-    from rag.retrieve import Filters
-    from rag.web import WEB_DATE_NAMES
+    from rag.apps.web.app import WEB_DATE_NAMES
+    from rag.retrieval.retriever import Filters
 
     assert Filters.from_user(None, None, None) is None
     both = Filters.from_user(["cnn.com"], "2022-6-1", "2022-06-30")
@@ -113,7 +113,7 @@ def test_the_cli_and_the_web_chat_check_filters_alike() -> None:
 
 
 def test_rag_debug_shows_the_traceback_of_an_unexpected_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rag import cli
+    from rag.apps.cli import main as cli
 
     @cli.friendly_errors
     def broken() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag.cli import app
+from rag.apps.cli.main import app
 from rag.errors import StoreError
 from rag.service import RagService
 from rag.settings import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.retrieve import Filters
+from rag.retrieval.retriever import Filters
 from rag.service import RagService
 
 from .conftest import GANJA_QUESTION, make_settings
@@ -20,7 +20,7 @@ def test_search_finds_the_ganja_passage(seeded_service: RagService) -> None:
 
 
 def test_passage_offsets_are_verbatim(seeded_service: RagService) -> None:
-    from rag.articles import load_corpus
+    from rag.ingest.loaders import load_corpus
 
     from .conftest import SEEDS
 

@@ -13,13 +13,13 @@ import pytest
 from llama_index.core.schema import TextNode
 from typer.testing import CliRunner
 
-from rag.bench_speed import bench_load, peak_rss_mb
-from rag.cli import app
-from rag.embedding import BF16_MIN_BATCH, local_embed_model, make_embed_model
-from rag.indexing import embed_sorted
+from rag.apps.cli.main import app
+from rag.apps.web.app import build_app, launch
+from rag.bench.speed import bench_load, peak_rss_mb
+from rag.ingest.indexing import embed_sorted
 from rag.service import RagService
 from rag.settings import Settings
-from rag.web import build_app, launch
+from rag.store.embedding import BF16_MIN_BATCH, local_embed_model, make_embed_model
 
 from .conftest import GANJA_QUESTION, SEEDS
 

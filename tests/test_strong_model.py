@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.articles import load_corpus
+from rag.ingest.loaders import load_corpus
 from rag.service import RagService
 
 from .conftest import GANJA_QUESTION, SEED_FILE, make_settings

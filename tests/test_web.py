@@ -20,9 +20,7 @@ import pytest
 from gradio_client import Client
 from playwright.sync_api import Browser
 
-from rag.articles import load_corpus
-from rag.service import RagService
-from rag.web import (
+from rag.apps.web.app import (
     answer_message,
     answer_panel,
     esc,
@@ -31,6 +29,8 @@ from rag.web import (
     safe_url,
     title_html,
 )
+from rag.ingest.loaders import load_corpus
+from rag.service import RagService
 
 from .conftest import DATA, GANJA_QUESTION, ROOT, SEEDS, WORLD_CUP_QUESTION, make_settings
 from .webapp import ChatPage, free_port, serving
@@ -74,7 +74,7 @@ def test_escaping_leaves_no_live_markup() -> None:
     ["https://example.org/a", "HTTP://EXAMPLE.ORG/", "https:///nohost", "https://e.org/a\\b", "ftp://e.org/"],
 )
 def test_a_source_card_links_a_url_exactly_when_a_briefing_does(url: str) -> None:
-    from rag.briefing import safe_url as briefing_safe_url
+    from rag.briefings.briefing import safe_url as briefing_safe_url
 
     linked = "<a " in title_html("Title", "Untitled", url)
     assert linked == (briefing_safe_url(url) is not None)

@@ -11,8 +11,8 @@ import docx
 import pytest
 from playwright.sync_api import Browser
 
-from rag.articles import load_corpus
-from rag.briefing import MISSING
+from rag.briefings.briefing import MISSING
+from rag.ingest.loaders import load_corpus
 from rag.service import RagService
 
 from .conftest import GANJA_QUESTION, SEEDS, WORLD_CUP_QUESTION, make_settings

@@ -1,4 +1,4 @@
-"""Reliability and security of the web chat (rag/web.py, app.py, `rag serve`): loopback by default,
+"""Reliability and security of the web chat (rag/apps/web/app.py, app.py, `rag serve`): loopback by default,
 RAG_AUTH login, size limits on questions and uploads, a Chroma server that goes down and comes back."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from gradio_client import Client
 from playwright.sync_api import Browser
 from typer.testing import CliRunner
 
-from rag import cli, web
-from rag.cli import app
+from rag.apps.cli import main as cli
+from rag.apps.cli.main import app
+from rag.apps.web import app as web
 from rag.errors import ConfigError
 from rag.service import RagService
 from rag.settings import Settings
@@ -23,7 +24,7 @@ from rag.settings import Settings
 from .conftest import GANJA_QUESTION, make_settings
 from .test_chroma_server import free_port
 from .test_reliability_store import ChromaServer
-from .webapp import ChatPage, serving
+from .webapp import ARTIFACTS, ChatPage, serving
 
 USER, PASSWORD = "analyst", "s3cret:with-colon"
 
@@ -89,7 +90,7 @@ def test_login_guards_the_page_and_the_api(browser: Browser, guarded_url: str) -
     page.get_by_label("password").fill("wrong")
     page.get_by_role("button", name="Login").click()
     page.wait_for_selector("text=Incorrect Credentials")
-    page.screenshot(path=str(Path(web.__file__).parent.parent / "test-artifacts" / "web-8-login.png"))
+    page.screenshot(path=str(ARTIFACTS / "web-8-login.png"))
     page.close()
 
     with pytest.raises(urllib.error.HTTPError) as denied:  # the API needs the login too

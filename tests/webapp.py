@@ -10,9 +10,9 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, Playwright
 
+from rag.apps.web.app import build_app, ensure_indexed, launch, warm_up
 from rag.net import free_port
 from rag.service import RagService
-from rag.web import build_app, ensure_indexed, launch, warm_up
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rag.evaluate import Question, load_questions
-from rag.metrics import HitAtK, MeanReciprocalRank, StrictAnswerMatch
-from rag.retrieve import Filters, Passage, RetrievalConfig, Retriever
-from rag.stats import percentile
+from rag.bench.stats import percentile
+from rag.evaluation.metrics import HitAtK, MeanReciprocalRank, StrictAnswerMatch
+from rag.evaluation.runner import Question, load_questions
+from rag.retrieval.retriever import Filters, Passage, RetrievalConfig, Retriever
 
 PLAIN = {"date_boost": 0.0, "per_article": 10_000, "duplicate_overlap": 2.0, "merge_neighbours": 0}
 

@@ -1,7 +1,7 @@
 """Stage 3a': embeddings from a server of the OpenAI embeddings API (RAG_EMBEDDING=openai-compatible).
 
 Infinity, vLLM, Text Embeddings Inference, Ollama or OpenAI itself: `POST {base}/embeddings`
-through the `openai` client. Failures are handled as the LLM's are (rag/llm.py): a 429, a 5xx
+through the `openai` client. Failures are handled as the LLM's are (rag/answering/llm.py): a 429, a 5xx
 or a refused connection is retried with backoff (honouring Retry-After) within
 RAG_EMBEDDING_TIMEOUT, and every failure becomes one EmbeddingError line saying what to do.
 Several base URLs (comma-separated) take the requests in turn; a retry goes to the next one.
@@ -21,8 +21,8 @@ import openai
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import Field, PrivateAttr
 
+from rag.answering.llm import MAX_RETRIES, RETRYABLE, retry_after, retry_wait
 from rag.errors import ConfigError, EmbeddingError
-from rag.llm import MAX_RETRIES, RETRYABLE, retry_after, retry_wait
 from rag.settings import Settings
 
 

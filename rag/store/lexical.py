@@ -20,7 +20,7 @@ from chromadb.api.models.Collection import Collection
 from llama_index.core.vector_stores.utils import metadata_dict_to_node
 from llama_index.retrievers.bm25 import BM25Retriever
 
-from rag.store import stored_chunks
+from rag.store.chroma import stored_chunks
 
 STATE_FILE = "rag_state.json"
 

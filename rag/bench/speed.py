@@ -26,15 +26,15 @@ from chromadb.config import Settings as ChromaSettings
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import MetadataMode
 
-from rag.articles import Article, load_corpus
-from rag.chunking import Chunker
-from rag.embedding import bf16_supported, local_embed_model
-from rag.indexing import index_paths
+from rag.bench.stats import percentile
+from rag.ingest.chunking import Chunker
+from rag.ingest.indexing import index_paths
+from rag.ingest.loaders import Article, load_corpus
 from rag.net import free_port
-from rag.retrieve import RetrievalConfig, Retriever
+from rag.retrieval.retriever import RetrievalConfig, Retriever
 from rag.settings import Settings
-from rag.stats import percentile
-from rag.store import open_collection
+from rag.store.chroma import open_collection
+from rag.store.embedding import bf16_supported, local_embed_model
 
 Table = tuple[list[str], list[list[str]]]
 
@@ -154,7 +154,7 @@ def bench_embed_server(
     model on the same chunks (sorted by length as `rag index` sends them), rounds interleaved."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from rag.embed_server import server_embed_model
+    from rag.store.embed_server import server_embed_model
 
     chunker = Chunker(settings.chunk_size, settings.chunk_overlap, _tokenizer(settings))
     articles, texts, _ = sample_articles(paths, chunker, chunks)
@@ -217,7 +217,7 @@ def bench_embed_server(
 
 
 def _tokenizer(settings: Settings) -> Callable[[str], Sequence[int]]:
-    from rag.embedding import make_tokenizer
+    from rag.store.embedding import make_tokenizer
 
     return make_tokenizer(settings)
 
@@ -285,7 +285,7 @@ def bench_latency(
 
 def bench_llm(service: Any, questions: Sequence[str], rounds: int = 1) -> tuple[Table, list[str]]:
     """Time to first token (question in) and decode speed of the local model at the default context."""
-    from rag.answer import Done, Draft
+    from rag.answering.answerer import Done, Draft
 
     generator = service.generator("local")
     assert generator is not None
@@ -338,9 +338,9 @@ LLM_VARIANTS: list[dict[str, Any]] = [
 def bench_llm_sweep(service: Any, questions: Sequence[str], max_tokens: int = 48) -> tuple[Table, list[str]]:
     """Prompt and decode speed of the local model under each of LLM_VARIANTS, on the real reader
     prompts of `questions`, and whether it writes the same answers (greedy) as the shipped one."""
-    from rag.citations import passage_sentences
-    from rag.llm import Generator
-    from rag.reader import ReaderConfig
+    from rag.answering.attribution import passage_sentences
+    from rag.answering.llm import Generator
+    from rag.answering.reader import ReaderConfig
 
     settings = service.settings
     prompts = []
@@ -455,7 +455,7 @@ def peak_rss_mb(
 
 def bench_memory(settings: Settings, corpus: Path, question: str) -> tuple[Table, list[str]]:
     """Peak RSS of `rag index`, `rag ask` and `rag serve` (+ one /ask call), each its own process."""
-    rag = [sys.executable, "-m", "rag.cli"]
+    rag = [sys.executable, "-m", "rag.apps.cli.main"]
     rows: list[list[str]] = []
     with tempfile.TemporaryDirectory(prefix="rag-bench-memory-") as tmp:
         env = {**os.environ, "RAG_INDEX_DIR": tmp, "RAG_LLM": "extractive"}

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from llama_index.core.prompts import PromptTemplate
 
-from rag.citations import Span, content_terms
-from rag.retrieve import Passage
+from rag.answering.attribution import Span, content_terms
+from rag.retrieval.retriever import Passage
 from rag.settings import Settings
 
 CHARS_PER_TOKEN = 4.0  # English news text in Qwen's tokenizer: ~4 characters a token

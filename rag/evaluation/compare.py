@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import UsageError
-from rag.run_files import REPORT_JSON, RESULTS, read_json, read_results
+from rag.evaluation.run_dir import REPORT_JSON, RESULTS, read_json, read_results
 
 
 @dataclass

@@ -24,9 +24,8 @@ from pathlib import Path
 from chromadb.api.models.Collection import Collection
 from tqdm import tqdm
 
-from rag.articles import Article, LoadProblem, LoadResult
 from rag.errors import ConfigError, UsageError
-from rag.fetch import (
+from rag.ingest.fetch import (
     FeedEntry,
     FetchError,
     FetchPolicy,
@@ -37,8 +36,9 @@ from rag.fetch import (
     looks_like_feed,
     parse_feed,
 )
-from rag.indexing import IndexReport, is_fetched
-from rag.store import check_collection_name, delete_chunks, stored_articles
+from rag.ingest.indexing import IndexReport, is_fetched
+from rag.ingest.loaders import Article, LoadProblem, LoadResult
+from rag.store.chroma import check_collection_name, delete_chunks, stored_articles
 
 
 @dataclass

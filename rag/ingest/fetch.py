@@ -28,7 +28,7 @@ import httpx
 import trafilatura
 from trafilatura.settings import use_config
 
-from rag.articles import Article, LoadProblem, _make_article, decode_text
+from rag.ingest.loaders import Article, LoadProblem, _make_article, decode_text
 from rag.settings import Settings
 
 REDIRECTS = {301, 302, 303, 307, 308}

@@ -18,7 +18,7 @@ from pathlib import Path
 from llama_index.core.llms import ChatMessage
 from llama_index.core.prompts import PromptTemplate
 
-from rag.citations import (
+from rag.answering.attribution import (
     MARKER,
     Span,
     content_terms,
@@ -29,11 +29,11 @@ from rag.citations import (
     split_sentences,
     strip_markers,
 )
+from rag.answering.llm import ChatStreamer, LlmInfo, make_messages
+from rag.answering.reader import ReaderConfig, ReaderContext, render_passages
 from rag.errors import LlmError
 from rag.inputs import MAX_QUESTION_CHARS, check_question
-from rag.llm import ChatStreamer, LlmInfo, make_messages
-from rag.reader import ReaderConfig, ReaderContext, render_passages
-from rag.retrieve import Filters, Passage, PassageSource
+from rag.retrieval.retriever import Filters, Passage, PassageSource
 
 NOT_IN_CORPUS = "NOT_IN_CORPUS"
 REFUSAL_PHRASES = re.compile(

@@ -23,8 +23,8 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import MetadataMode
 from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
-from rag.embedding import embedding_setting_for
 from rag.errors import CollectionMismatchError
+from rag.store.embedding import embedding_setting_for
 
 PREFIX = "rag_"
 ADOPT_COSINE = 0.99  # same model: >= 0.9999 in fp32, >= 0.999 under bf16; another model: far below

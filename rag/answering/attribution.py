@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import Stemmer
 
-from rag.retrieve import Passage
+from rag.retrieval.retriever import Passage
 
 STEMMER = Stemmer.Stemmer("english")
 

@@ -64,7 +64,7 @@ def embedding_setting_for(model: str) -> str:
 
 def make_embed_model(settings: Settings) -> BaseEmbedding:
     if settings.embedding == "openai-compatible":
-        from rag.embed_server import server_embed_model
+        from rag.store.embed_server import server_embed_model
 
         return server_embed_model(settings)
     if settings.embedding == "openai":

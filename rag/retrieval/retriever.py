@@ -24,10 +24,10 @@ from llama_index.core.schema import MetadataMode, NodeWithScore
 from llama_index.core.vector_stores import FilterOperator, MetadataFilter, MetadataFilters
 from llama_index.vector_stores.chroma.base import _to_chroma_filter
 
-from rag.chunking import day_number
+from rag.ingest.chunking import day_number
 from rag.inputs import check_date_range
-from rag.lexical import LexicalIndex
-from rag.store import chroma_errors, vector_store
+from rag.store.chroma import chroma_errors, vector_store
+from rag.store.lexical import LexicalIndex
 
 RetrievalMode = Literal["hybrid", "vector", "bm25"]
 RRF_K = 60.0
@@ -382,7 +382,7 @@ def to_passage(hit: NodeWithScore) -> Passage:
 def passage_of(
     meta: Mapping[str, Any], text: str, chunk_id: str, ref_doc_id: str, score: float, similarity: float = 0.0
 ) -> Passage:
-    """A chunk's metadata (as rag/chunking.py stores it) and its text, as a Passage."""
+    """A chunk's metadata (as rag/ingest/chunking.py stores it) and its text, as a Passage."""
     return Passage(
         doc_id=str(meta.get("doc_id", ref_doc_id)),
         title=str(meta.get("title", "")),

@@ -19,8 +19,8 @@ from rag.inputs import check_collection_name, check_date_range, check_question, 
 from rag.settings import load_settings
 
 if TYPE_CHECKING:  # the heavy stack (torch, chromadb, llama-index) loads only once input is checked
-    from rag.answer import Answer, Answerer
-    from rag.retrieve import Filters, Passage
+    from rag.answering.answerer import Answer, Answerer
+    from rag.retrieval.retriever import Filters, Passage
     from rag.service import RagService
 
 app = typer.Typer(
@@ -91,7 +91,7 @@ def user_filters(source: list[str] | None, since: str | None, until: str | None)
     # A bad date stops, and no filter returns, before the store's modules load (~3 s).
     if not (source or any(check_date_range(since, until))):
         return None
-    from rag.retrieve import Filters
+    from rag.retrieval.retriever import Filters
 
     return Filters.from_user(source, since, until)
 
@@ -115,7 +115,7 @@ def index(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Index articles (txt, md, html, json, jsonl, csv; feed or article URLs); unchanged ones are skipped."""
-    from rag.fetch import is_url
+    from rag.ingest.fetch import is_url
 
     service = open_service(collection=collection)
     urls = [target for target in paths or [] if is_url(target)]
@@ -194,7 +194,7 @@ def stream_answer(
     service: RagService, question: str, k: int, filters: Filters | None, quiet: bool
 ) -> tuple[Answer, bool]:
     """The answer, its sentences printed as they are written (unless `quiet`), and whether any was."""
-    from rag.answer import Done, Retrieved, Sentence
+    from rag.answering.answerer import Done, Retrieved, Sentence
 
     answer: Answer | None = None
     printed = False
@@ -220,7 +220,7 @@ def serve(
     open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
 ) -> None:
     """Start the web chat (indexes seeds/ first when the collection is empty)."""
-    from rag.web import serve as serve_web  # gradio is slow to import: only for this command
+    from rag.apps.web.app import serve as serve_web  # gradio is slow to import: only for this command
 
     with open_service(collection=collection, llm=llm.value if llm else None) as service:
         serve_web(service, host=host, port=port, open_browser=open_browser)
@@ -289,7 +289,13 @@ def brief(
     until: UntilOpt = None,
 ) -> None:
     """Answer questions into a briefing (md, html, docx): answers with verbatim, attributed quotes."""
-    from rag.briefing import build_briefing, format_for, questions_from_args, render_text, write_briefing
+    from rag.briefings.briefing import (
+        build_briefing,
+        format_for,
+        questions_from_args,
+        render_text,
+        write_briefing,
+    )
 
     chosen = format_for(out, fmt.value if fmt else None)
     if chosen == "docx" and out is None:
@@ -486,8 +492,8 @@ def eval_run(
 
     --source/--since/--until narrow the search for every question, as in `rag ask`."""
     existing_questions_file(questions_file)
-    from rag.evaluate import EvalOptions, run_eval
-    from rag.report import format_summary
+    from rag.evaluation.report import format_summary
+    from rag.evaluation.runner import EvalOptions, run_eval
 
     settings = load_settings(collection=collection, llm=llm.value if llm else None)
     options = EvalOptions(
@@ -522,8 +528,8 @@ def eval_compare(
     run_b: Annotated[Path, typer.Argument(help="The later run folder.", show_default=False)],
 ) -> None:
     """Metric deltas (B - A) and the questions that flipped between two runs."""
-    from rag.compare import compare_runs
-    from rag.report import format_comparison
+    from rag.evaluation.compare import compare_runs
+    from rag.evaluation.report import format_comparison
 
     typer.echo(format_comparison(compare_runs(run_a, run_b)))
 
@@ -541,7 +547,7 @@ def bench_retrieval_command(
 ) -> None:
     """hit@k, MRR@10, answer-in-top-5 and latency: BM25, vector, hybrid and shipped, side by side."""
     existing_questions_file(questions_file)
-    from rag.bench import HEADER, bench_retrieval, markdown_table
+    from rag.bench.retrieval import HEADER, bench_retrieval, markdown_table
 
     service = open_service(collection=collection)
     rows, count = bench_retrieval(questions_file, service.retriever(), limit)
@@ -550,7 +556,7 @@ def bench_retrieval_command(
 
 
 def print_table(table: tuple[list[str], list[list[str]]], notes: list[str], command: str) -> None:
-    from rag.bench import markdown_table
+    from rag.bench.retrieval import markdown_table
 
     typer.echo(f"$ {command}\n")
     for note in notes:
@@ -573,7 +579,7 @@ def read_questions(questions_file: Path | None, limit: int | None) -> list[str]:
     if questions_file is None:
         return SEED_QUESTIONS[:limit]
     existing_questions_file(questions_file)
-    from rag.evaluate import load_questions
+    from rag.evaluation.runner import load_questions
 
     return [question.question for question in load_questions(questions_file).questions[:limit]]
 
@@ -595,8 +601,8 @@ def bench_embed_command(
 ) -> None:
     """Embedding throughput of the model alone vs `rag index` on the same chunks, fp32 vs shipped;
     with --server, through an embedding server beside the in-process model."""
-    from rag.bench_speed import bench_embed, bench_embed_server
-    from rag.embedding import LOCAL_MODEL_ID
+    from rag.bench.speed import bench_embed, bench_embed_server
+    from rag.store.embedding import LOCAL_MODEL_ID
 
     settings = load_settings()
     targets = paths or [settings.seeds_dir]
@@ -619,7 +625,7 @@ def bench_latency_command(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N.")] = None,
 ) -> None:
     """Retrieval latency p50/p95 (question in, passages out, no LLM) and its parts."""
-    from rag.bench_speed import bench_latency
+    from rag.bench.speed import bench_latency
 
     service = open_service(collection=collection)
     questions = read_questions(questions_file, limit)
@@ -639,7 +645,7 @@ def bench_llm_command(
     """The local model: time to first token (question in) and tokens/s at the default context.
 
     --sweep: prompt and decode speed under several llama.cpp options, and whether the answers stay."""
-    from rag.bench_speed import bench_llm, bench_llm_sweep
+    from rag.bench.speed import bench_llm, bench_llm_sweep
 
     questions = read_questions(questions_file, limit)
     with open_service(collection=collection, llm="local") as service:
@@ -655,7 +661,7 @@ def bench_memory_command(
     corpus: Annotated[Path | None, typer.Argument(help="Articles to index [default: seeds/]")] = None,
 ) -> None:
     """Peak memory of `rag index`, `rag ask` and `rag serve`, each in its own process."""
-    from rag.bench_speed import bench_memory
+    from rag.bench.speed import bench_memory
 
     settings = load_settings()
     target = corpus or settings.seeds_dir
@@ -673,9 +679,9 @@ def bench_load_command(
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds for the whole test.")] = 300,
 ) -> None:
     """N users asking through the web app's /ask at once (127.0.0.1, extractive answers)."""
-    from rag.bench_speed import bench_load
+    from rag.apps.web.app import build_app, ensure_indexed, launch, warm_up
+    from rag.bench.speed import bench_load
     from rag.net import free_port
-    from rag.web import build_app, ensure_indexed, launch, warm_up
 
     service = open_service(collection=collection, llm="extractive")
     ensure_indexed(service)

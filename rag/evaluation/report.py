@@ -12,7 +12,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from rag.compare import Comparison
+from rag.evaluation.compare import Comparison
 
 FAILED_SHOWN = 200  # the HTML page lists at most this many failed questions
 

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import IO, Any, Literal
 from urllib.parse import urlsplit
 
-from rag.answer import Answer, check_question
-from rag.articles import LoadProblem, decode_text
-from rag.citations import sentence_bounds
+from rag.answering.answerer import Answer, check_question
+from rag.answering.attribution import sentence_bounds
 from rag.errors import RagError, UsageError
+from rag.ingest.loaders import LoadProblem, decode_text
 from rag.markdown import md_answer, md_escape
 from rag.records import RECORD_SUFFIXES, Record, UnreadableRecords, read_records
 
@@ -568,7 +568,7 @@ def format_for(out: Path | None, fmt: str | None) -> Format:
 
 
 # ---------------------------------------------------------------------------------------------
-# Questions files (for `rag brief FILE`). rag/evaluate.py has its own loader for now; the two
+# Questions files (for `rag brief FILE`). rag/evaluation/runner.py has its own loader for now; the two
 # may be merged.
 
 TEXT_QUESTION_SUFFIXES = {".txt", ".text", ""}

@@ -26,9 +26,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no teleme
 import gradio as gr
 
 from rag import markdown
-from rag.answer import Answer, Citation, Done, Draft, Retrieved, Sentence
-from rag.articles import SUPPORTED_SUFFIXES, Article, load_corpus
-from rag.briefing import (
+from rag.answering.answerer import Answer, Citation, Done, Draft, Retrieved, Sentence
+from rag.answering.reader import ReaderContext
+from rag.briefings.briefing import (
     DEFAULT_TITLE,
     Briefing,
     Section,
@@ -40,12 +40,12 @@ from rag.briefing import (
     write_briefing,
 )
 from rag.errors import LlmError, RagError
-from rag.indexing import IndexReport
-from rag.reader import ReaderContext
-from rag.retrieve import Filters, Passage
+from rag.ingest.indexing import IndexReport
+from rag.ingest.loaders import SUPPORTED_SUFFIXES, Article, load_corpus
+from rag.retrieval.retriever import Filters, Passage
 from rag.service import RagService
 from rag.settings import Settings
-from rag.store import Facets, collection_facets
+from rag.store.chroma import Facets, collection_facets
 
 UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".ndjson", ".csv"]
 CONTEXT_CHARS = 320  # passage text shown on each side of a highlighted quote

@@ -27,9 +27,9 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import MetadataMode, TextNode
 from tqdm import tqdm
 
-from rag.articles import Article, LoadProblem, LoadResult, load_corpus
-from rag.chunking import Chunker
-from rag.store import StoredArticle, delete_chunks, stored_articles, vector_store
+from rag.ingest.chunking import Chunker
+from rag.ingest.loaders import Article, LoadProblem, LoadResult, load_corpus
+from rag.store.chroma import StoredArticle, delete_chunks, stored_articles, vector_store
 
 EMBED_WRITE_BATCH = 256  # chunks embedded and written together; what a kill can cost at most
 VectorCheck = Callable[[Sequence[Sequence[float]]], None]  # raises to stop before a batch is written

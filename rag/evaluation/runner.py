@@ -1,10 +1,10 @@
 """Scripted evaluation: load a question set, run it through the pipeline, score, resume, compare.
 
 `run_eval` answers each question (or only retrieves, with `--retrieval-only`), scores it with
-the metrics of `rag/metrics.py`, and appends one line to `results.jsonl` as soon as it is
+the metrics of `rag/evaluation/metrics.py`, and appends one line to `results.jsonl` as soon as it is
 done, so a run that is interrupted resumes where it stopped. A question that fails is recorded
 with its error and counts as wrong; it never stops the run (and is retried on resume).
-At the end `report.json`, `report.md` and `report.html` are written (`rag/report.py`).
+At the end `report.json`, `report.md` and `report.html` are written (`rag/evaluation/report.py`).
 """
 
 from __future__ import annotations
@@ -26,14 +26,11 @@ from chromadb.api.models.Collection import Collection
 from llama_index.core.llms import ChatMessage
 from llama_index.core.prompts import PromptTemplate
 
-from rag.answer import Answer, Answerer
-from rag.articles import LoadProblem, normalise_date
-from rag.citations import strip_markers
-from rag.embedding import embedding_model_name
+from rag.answering.answerer import Answer, Answerer
+from rag.answering.attribution import strip_markers
+from rag.answering.llm import Generator, make_messages, resolve_backend
 from rag.errors import UsageError
-from rag.inputs import existing_questions_file
-from rag.llm import Generator, make_messages, resolve_backend
-from rag.metrics import (
+from rag.evaluation.metrics import (
     RETRIEVAL_DEPTH,
     RETRIEVAL_METRICS,
     CitationPrecision,
@@ -50,12 +47,23 @@ from rag.metrics import (
     aggregate,
     mean,
 )
+from rag.evaluation.report import write_reports
+from rag.evaluation.run_dir import (
+    REPORT_JSON,
+    RESULTS,
+    RUN_STATE,
+    read_json,
+    read_results,
+    write_json,
+    write_jsonl,
+)
+from rag.ingest.loaders import LoadProblem, normalise_date
+from rag.inputs import existing_questions_file
 from rag.records import RECORD_SUFFIXES, UnreadableRecords, read_records
-from rag.report import write_reports
-from rag.retrieve import Filters, Passage, Retriever
-from rag.run_files import REPORT_JSON, RESULTS, RUN_STATE, read_json, read_results, write_json, write_jsonl
+from rag.retrieval.retriever import Filters, Passage, Retriever
 from rag.service import RagService
 from rag.settings import PROJECT_ROOT, Settings
+from rag.store.embedding import embedding_model_name
 
 QUESTION_SUFFIXES = RECORD_SUFFIXES
 
@@ -378,7 +386,7 @@ class Evaluation:
         if self._answerer is not None:
             info["llm"] = self._answerer.info.label()
         elif self.backend == "local":
-            from rag.llm import BUNDLED_MODELS
+            from rag.answering.llm import BUNDLED_MODELS
 
             info["llm"] = f"local: {BUNDLED_MODELS[self.settings.local_model].name}"
         if self.judging:

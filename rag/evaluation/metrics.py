@@ -20,8 +20,8 @@ from typing import Any, ClassVar, Protocol
 
 from llama_index.core.llms import ChatMessage
 
-from rag.citations import MARKER, content_terms
-from rag.stats import percentile
+from rag.answering.attribution import MARKER, content_terms
+from rag.bench.stats import percentile
 
 # ---------------------------------------------------------------------------------------------
 # Normalisation shared by the answer and evidence metrics

@@ -17,7 +17,7 @@ from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import MetadataMode, TextNode
 
-from rag.articles import Article
+from rag.ingest.loaders import Article
 
 # Metadata that only serves lookups and filters; kept out of what the models read.
 BOOKKEEPING_KEYS = [
