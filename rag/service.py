@@ -34,7 +34,7 @@ from rag.ingest.feeds import (
 from rag.ingest.fetch import FetchPolicy
 from rag.ingest.indexing import IndexReport, index_lock, index_paths
 from rag.ingest.loaders import LoadResult
-from rag.retrieval.retriever import Filters, Passage, PassageSource, RetrievalConfig, Retriever
+from rag.retrieval.retriever import RetrievalConfig, Retriever
 from rag.settings import Settings
 from rag.store import lexical
 from rag.store.chroma import (
@@ -48,6 +48,7 @@ from rag.store.chroma import (
 )
 from rag.store.embedding import embedding_identity, make_embed_model, make_tokenizer
 from rag.store.provenance import BuildSpec, IndexGuard, check_query
+from rag.types import Filters, Passage, PassageSource
 
 
 class RagService:

@@ -8,8 +8,8 @@ from rag.answering.answerer import CitationLedger, Done, Retrieved, Sentence, ch
 from rag.answering.attribution import content_terms, find_support, passage_sentences, sentence_bounds
 from rag.errors import UsageError
 from rag.ingest.loaders import load_corpus
-from rag.retrieval.retriever import Passage
 from rag.service import RagService
+from rag.types import Passage
 
 from .conftest import GANJA_QUESTION, SEEDS, WORLD_CUP_QUESTION
 

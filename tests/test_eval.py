@@ -15,9 +15,9 @@ from rag.apps.cli.main import app
 from rag.errors import UsageError
 from rag.evaluation.run_dir import read_results
 from rag.evaluation.runner import EvalOptions, Evaluation, Question, load_questions, run_eval
-from rag.retrieval.retriever import Filters
 from rag.service import RagService
 from rag.settings import Settings
+from rag.types import Filters
 
 from .conftest import BENCHMARKS, DATA, make_settings
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from rag.retrieval.retriever import Filters, Passage, date_window, diversify, fuse
+from rag.retrieval.ranking import date_window, diversify, fuse
 from rag.service import RagService
 from rag.store import lexical
+from rag.types import Filters, Passage
 
 from .conftest import make_settings
 
@@ -71,7 +73,7 @@ def test_bm25_only_mode_and_filters_reach_both_sides(tmp_path: Path, corpus: Pat
     service = RagService(make_settings(tmp_path))
     service.index([corpus], show_progress=False)
     retriever = service.retriever()
-    bm25 = retriever.with_mode("bm25").retrieve("Danube bridge Vidin", 3)
+    bm25 = retriever.with_config(replace(retriever.config, mode="bm25")).retrieve("Danube bridge Vidin", 3)
     assert bm25[0].doc_id == "bridge-001" and bm25[0].similarity == 0.0
     only_baltic = retriever.retrieve("Danube bridge Vidin", 5, Filters(sources=("Baltic Daily",)))
     assert {p.doc_id for p in only_baltic} == {"chess-002"}
@@ -127,7 +129,7 @@ def test_vector_and_bm25_from_memory_equal_the_llama_index_paths(tmp_path: Path,
 
 
 def test_overlapping_candidates_of_a_chosen_article_are_merged_verbatim() -> None:
-    from rag.retrieval.retriever import merge_neighbours
+    from rag.retrieval.ranking import merge_neighbours
 
     article = "One. Two three four. Five six. Seven eight nine. Ten."
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from rag.answering.answerer import Prompts
 from rag.answering.attribution import passage_sentences
 from rag.answering.reader import CHARS_PER_TOKEN, GAP, build_context, passage_header
-from rag.retrieval.retriever import Passage
+from rag.types import Passage
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -122,7 +123,8 @@ def test_kill_9_mid_embedding_then_index_again(
 
     # BM25 notices the collection changed and is rebuilt from it: every chunk, none twice.
     last = f"main news item number {ARTICLES - 1} this season"
-    hits = service.retriever().with_mode("bm25").retrieve(last, 3)
+    retriever = service.retriever()
+    hits = retriever.with_config(replace(retriever.config, mode="bm25")).retrieve(last, 3)
     assert hits and hits[0].doc_id == f"story_{ARTICLES - 1:04d}.txt"
     state = json.loads((service.lexical_dir("seeds") / lexical.STATE_FILE).read_text())
     assert state["chunks"] == len(clean)

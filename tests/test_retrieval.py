@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.retrieval.retriever import Filters
 from rag.service import RagService
+from rag.types import Filters
 
 from .conftest import GANJA_QUESTION, make_settings
 

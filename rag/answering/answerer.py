@@ -33,7 +33,7 @@ from rag.answering.llm import ChatStreamer, LlmInfo, make_messages
 from rag.answering.reader import ReaderConfig, ReaderContext, render_passages
 from rag.errors import LlmError
 from rag.inputs import MAX_QUESTION_CHARS, check_question
-from rag.retrieval.retriever import Filters, Passage, PassageSource
+from rag.types import Filters, Passage, PassageSource
 
 NOT_IN_CORPUS = "NOT_IN_CORPUS"
 REFUSAL_PHRASES = re.compile(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import Stemmer
 
-from rag.retrieval.retriever import Passage
+from rag.types import Passage
 
 STEMMER = Stemmer.Stemmer("english")
 

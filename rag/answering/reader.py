@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from llama_index.core.prompts import PromptTemplate
 
 from rag.answering.attribution import Span, content_terms
-from rag.retrieval.retriever import Passage
 from rag.settings import Settings
+from rag.types import Passage
 
 CHARS_PER_TOKEN = 4.0  # English news text in Qwen's tokenizer: ~4 characters a token
 GAP = " … "  # between the kept sentences of a passage where some were left out

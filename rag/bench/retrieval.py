@@ -13,7 +13,8 @@ from tqdm import tqdm
 from rag.bench.stats import percentile
 from rag.evaluation.metrics import HitAtK, MeanReciprocalRank, StrictAnswerMatch
 from rag.evaluation.runner import Question, load_questions
-from rag.retrieval.retriever import Filters, Passage, RetrievalConfig, Retriever
+from rag.retrieval.retriever import RetrievalConfig, Retriever
+from rag.types import Filters, Passage
 
 PLAIN = {"date_boost": 0.0, "per_article": 10_000, "duplicate_overlap": 2.0, "merge_neighbours": 0}
 

@@ -60,10 +60,11 @@ from rag.evaluation.run_dir import (
 from rag.ingest.loaders import LoadProblem, normalise_date
 from rag.inputs import existing_questions_file
 from rag.records import RECORD_SUFFIXES, UnreadableRecords, read_records
-from rag.retrieval.retriever import Filters, Passage, Retriever
+from rag.retrieval.retriever import Retriever
 from rag.service import RagService
 from rag.settings import PROJECT_ROOT, Settings
 from rag.store.embedding import embedding_model_name
+from rag.types import Filters, Passage
 
 QUESTION_SUFFIXES = RECORD_SUFFIXES
 
@@ -386,7 +387,7 @@ class Evaluation:
         if self._answerer is not None:
             info["llm"] = self._answerer.info.label()
         elif self.backend == "local":
-            from rag.answering.llm import BUNDLED_MODELS
+            from rag.answering.local_model import BUNDLED_MODELS
 
             info["llm"] = f"local: {BUNDLED_MODELS[self.settings.local_model].name}"
         if self.judging:

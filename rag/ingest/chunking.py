@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from functools import cached_property
 
 from llama_index.core import Document
@@ -18,6 +17,7 @@ from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import MetadataMode, TextNode
 
 from rag.ingest.loaders import Article
+from rag.types import day_number
 
 # Metadata that only serves lookups and filters; kept out of what the models read.
 BOOKKEEPING_KEYS = [
@@ -127,11 +127,3 @@ def chunk_metadata(
         "end": end,
         "published_day": day_number(article.published),
     }
-
-
-def day_number(iso_date: str) -> int:
-    """Days since 0001-01-01 (0 when unknown): lets the store filter date ranges numerically."""
-    try:
-        return date.fromisoformat(iso_date).toordinal()
-    except ValueError:
-        return 0

@@ -20,8 +20,8 @@ from rag.settings import load_settings
 
 if TYPE_CHECKING:  # the heavy stack (torch, chromadb, llama-index) loads only once input is checked
     from rag.answering.answerer import Answer, Answerer
-    from rag.retrieval.retriever import Filters, Passage
     from rag.service import RagService
+    from rag.types import Filters, Passage
 
 app = typer.Typer(
     help="Question answering with cited passages over a corpus of news articles.",
@@ -91,7 +91,7 @@ def user_filters(source: list[str] | None, since: str | None, until: str | None)
     # A bad date stops, and no filter returns, before the store's modules load (~3 s).
     if not (source or any(check_date_range(since, until))):
         return None
-    from rag.retrieval.retriever import Filters
+    from rag.types import Filters
 
     return Filters.from_user(source, since, until)
 

@@ -42,10 +42,10 @@ from rag.briefings.briefing import (
 from rag.errors import LlmError, RagError
 from rag.ingest.indexing import IndexReport
 from rag.ingest.loaders import SUPPORTED_SUFFIXES, Article, load_corpus
-from rag.retrieval.retriever import Filters, Passage
 from rag.service import RagService
 from rag.settings import Settings
 from rag.store.chroma import Facets, collection_facets
+from rag.types import Filters, Passage
 
 UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".ndjson", ".csv"]
 CONTEXT_CHARS = 320  # passage text shown on each side of a highlighted quote
