@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 from rag.errors import UsageError
-from rag.ingest.loaders import decode_text, normalise_date
+from rag.ingest.loaders import decode_text
+from rag.ingest.parsing import normalise_date
 
 MAX_QUESTION_CHARS = 2000
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")

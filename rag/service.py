@@ -15,8 +15,9 @@ from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from rag.answering.answerer import Answerer, Prompts
+from rag.answering.answerer import Answerer
 from rag.answering.llm import ChatStreamer, Generator, resolve_backend
+from rag.answering.prompts import Prompts
 from rag.answering.reader import ReaderConfig
 from rag.errors import UsageError
 from rag.ingest.chunking import Chunker

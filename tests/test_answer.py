@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering.answerer import CitationLedger, Done, Retrieved, Sentence, check_question, with_marker
+from rag.answering.answerer import CitationLedger, with_marker
 from rag.answering.attribution import content_terms, find_support, passage_sentences, sentence_bounds
 from rag.errors import UsageError
 from rag.ingest.loaders import load_corpus
+from rag.inputs import check_question
 from rag.service import RagService
-from rag.types import Passage
+from rag.types import Done, Passage, Retrieved, Sentence
 
 from .conftest import GANJA_QUESTION, SEEDS, WORLD_CUP_QUESTION
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.ingest.loaders import decode_text, load_corpus, normalise_date
+from rag.ingest.loaders import decode_text, load_corpus
+from rag.ingest.parsing import normalise_date
 
 from .conftest import BENCHMARKS, DATA, SEED_FILE, SEEDS
 

@@ -23,9 +23,7 @@ from bs4 import BeautifulSoup
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
-from rag.answering.answerer import Answer, Citation
 from rag.answering.attribution import sentence_bounds
-from rag.answering.llm import LlmInfo
 from rag.apps.cli.main import app
 from rag.briefings.briefing import (
     MAX_QUOTE_CHARS,
@@ -43,8 +41,9 @@ from rag.briefings.briefing import (
     trim_quote,
 )
 from rag.errors import UsageError
-from rag.ingest.loaders import Article, load_corpus
+from rag.ingest.loaders import load_corpus
 from rag.service import RagService
+from rag.types import Answer, Article, Citation, LlmInfo
 
 from .conftest import GANJA_QUESTION, ROOT, SEEDS, WORLD_CUP_QUESTION
 

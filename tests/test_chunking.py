@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 
 from rag.ingest.chunking import Chunker, locate_spans
-from rag.ingest.loaders import Article, load_corpus
+from rag.ingest.loaders import load_corpus
 from rag.settings import Settings
 from rag.store.embedding import make_tokenizer
+from rag.types import Article
 
 from .conftest import DATA, SEEDS
 

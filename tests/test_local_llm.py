@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering.answerer import Done, Draft, Sentence
 from rag.answering.reader import ReaderConfig
 from rag.ingest.loaders import load_corpus
 from rag.service import RagService
+from rag.types import Done, Draft, Sentence
 
 from .conftest import GANJA_QUESTION, SEEDS, WORLD_CUP_QUESTION
 

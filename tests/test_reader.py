@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.answering.answerer import Prompts
 from rag.answering.attribution import passage_sentences
+from rag.answering.prompts import Prompts
 from rag.answering.reader import CHARS_PER_TOKEN, GAP, build_context, passage_header
 from rag.types import Passage
 

@@ -19,11 +19,13 @@ from typer.testing import CliRunner
 
 from rag.apps.cli.main import app
 from rag.ingest.chunking import Chunker
-from rag.ingest.loaders import MAX_ARTICLE_BYTES, Article, LoadProblem, LoadResult, load_corpus, load_file
+from rag.ingest.loaders import LoadResult, load_corpus, load_file
+from rag.ingest.parsing import MAX_ARTICLE_BYTES
 from rag.service import RagService
 from rag.settings import Settings
 from rag.store.chroma import stored_articles
 from rag.store.embedding import make_tokenizer
+from rag.types import Article, LoadProblem
 
 from .conftest import make_settings
 

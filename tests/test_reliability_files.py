@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from rag.briefings.briefing import load_briefing_questions
 from rag.errors import UsageError
 from rag.evaluation.runner import load_questions
-from rag.ingest.loaders import LoadProblem
+from rag.types import LoadProblem
 
 BAD_JSONL = "\n".join(
     [

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from rag.answering.answerer import Answer
 from rag.apps.cli.main import app
 from rag.service import RagService
+from rag.types import Answer
 
 from .conftest import GANJA_QUESTION
 from .fake_openai import GANJA_ANSWER, fake_openai

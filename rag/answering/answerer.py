@@ -12,14 +12,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-
-from llama_index.core.llms import ChatMessage
-from llama_index.core.prompts import PromptTemplate
 
 from rag.answering.attribution import (
-    MARKER,
     Span,
     content_terms,
     find_support,
@@ -29,11 +23,24 @@ from rag.answering.attribution import (
     split_sentences,
     strip_markers,
 )
-from rag.answering.llm import ChatStreamer, LlmInfo, make_messages
-from rag.answering.reader import ReaderConfig, ReaderContext, render_passages
+from rag.answering.llm import ChatStreamer, make_messages
+from rag.answering.prompts import Prompts
+from rag.answering.reader import ReaderConfig, ReaderContext
 from rag.errors import LlmError
 from rag.inputs import MAX_QUESTION_CHARS, check_question
-from rag.types import Filters, Passage, PassageSource
+from rag.types import (
+    Answer,
+    Citation,
+    Done,
+    Draft,
+    Event,
+    Filters,
+    LlmInfo,
+    Passage,
+    PassageSource,
+    Retrieved,
+    Sentence,
+)
 
 NOT_IN_CORPUS = "NOT_IN_CORPUS"
 REFUSAL_PHRASES = re.compile(
@@ -45,116 +52,6 @@ REFUSAL_PHRASES = re.compile(
 )
 # Where the draft may end a sentence: terminal punctuation, closing quotes, then a new sentence.
 DRAFT_SENTENCE_END = re.compile(r"[.!?][\"”’')\]]*\s+(?=[\"“‘'(\[]?[A-Z0-9])")
-
-
-@dataclass(frozen=True)
-class Citation:
-    n: int
-    doc_id: str
-    title: str
-    source: str
-    author: str
-    published: str
-    url: str
-    quote: str  # == article.text[start:end]
-    start: int
-    end: int
-    score: float
-
-
-@dataclass
-class Answer:
-    question: str
-    answer: str
-    refused: bool
-    citations: list[Citation]
-    passages: list[Passage]
-    llm: LlmInfo
-    timings: dict[str, float] = field(default_factory=dict)
-    search_query: str = ""
-    error: str | None = None
-    draft: str = ""  # what the model wrote, before attribution kept or dropped its sentences
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "question": self.question,
-            "answer": self.answer,
-            "draft": self.draft,
-            "refused": self.refused,
-            "citations": [asdict(citation) for citation in self.citations],
-            "llm": {"backend": self.llm.backend, "model": self.llm.model},
-            "timings": self.timings,
-            "error": self.error,
-        }
-
-
-@dataclass(frozen=True)
-class Retrieved:
-    passages: list[Passage]
-    search_query: str
-
-
-@dataclass(frozen=True)
-class Draft:
-    text: str  # the sentence being written, provisional
-
-
-@dataclass(frozen=True)
-class Sentence:
-    text: str  # final, with its marker
-
-
-@dataclass(frozen=True)
-class Done:
-    answer: Answer
-
-
-Event = Retrieved | Draft | Sentence | Done
-
-
-@dataclass(frozen=True)
-class Prompts:
-    system: str
-    user: PromptTemplate
-    passage: PromptTemplate
-    asked_on: PromptTemplate
-    sentences_system: str
-    sentence: PromptTemplate
-    condense: PromptTemplate
-    refusal: str
-
-    @classmethod
-    def load(cls, directory: Path) -> Prompts:
-        def read(name: str) -> str:
-            return (directory / name).read_text(encoding="utf-8")
-
-        return cls(
-            system=read("answer_system.txt").strip(),
-            user=PromptTemplate(read("answer_user.txt")),
-            passage=PromptTemplate(read("passage.txt")),
-            asked_on=PromptTemplate(read("asked_on.txt")),
-            sentences_system=read("sentences_system.txt").strip(),
-            sentence=PromptTemplate(read("sentence.txt")),
-            condense=PromptTemplate(read("condense.txt")),
-            refusal=read("refusal.txt").strip(),
-        )
-
-    def reader_messages(
-        self, question: str, context: ReaderContext, asked_on: str | None, mode: str = "passages"
-    ) -> list[ChatMessage]:
-        """The model's prompt: the question's date when known (passages reader), the numbered
-        passages or sentences, the question."""
-        if mode == "sentences":
-            text = render_passages(context, self.sentence, separator="\n")
-            return make_messages(
-                self.sentences_system, self.user.format(asked_on="", passages=text, question=question)
-            )
-        user = self.user.format(
-            asked_on=self.asked_on.format(date=asked_on).strip() + "\n\n" if asked_on else "",
-            passages=render_passages(context, self.passage),
-            question=question,
-        )
-        return make_messages(self.system, user)
 
 
 class CitationLedger:
@@ -427,16 +324,3 @@ def not_english(question: str) -> bool:
 
 def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
-
-
-__all__ = [
-    "MARKER",
-    "Answer",
-    "Answerer",
-    "Citation",
-    "Done",
-    "Draft",
-    "Retrieved",
-    "Sentence",
-    "check_question",
-]

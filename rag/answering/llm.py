@@ -10,26 +10,25 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-import httpx
 import openai
 from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.llms.openai_like import OpenAILike
 
 from rag.answering.local_model import BUNDLED_MODELS, LocalServer
 from rag.errors import ConfigError, LlmError
+from rag.openai_errors import (
+    MAX_RETRIES,
+    RETRYABLE,
+    ServerKind,
+    failure_message,
+    is_timeout,
+    retry_after,
+    retry_wait,
+)
 from rag.settings import Settings
-
-
-@dataclass(frozen=True)
-class LlmInfo:
-    backend: str  # local | openai | openai-compatible | extractive
-    model: str
-
-    def label(self) -> str:
-        return f"{self.backend}: {self.model}"
+from rag.types import LlmInfo
 
 
 def resolve_backend(settings: Settings) -> str:
@@ -41,6 +40,22 @@ def resolve_backend(settings: Settings) -> str:
     if settings.openai_api_key is not None:
         return "openai"
     return "local"
+
+
+LLM_SERVER = ServerKind(
+    name="LLM server",
+    short="LLM",
+    api="chat API",
+    serves="chat completions",
+    base_url_setting="RAG_LLM_BASE_URL",
+    model_setting="RAG_LLM_MODEL",
+    key_setting="RAG_LLM_API_KEY (or OPENAI_API_KEY)",
+    timeout_setting="RAG_LLM_TIMEOUT",
+    unreachable_hint="Or choose another backend with --llm.",
+    rate_limit_hint="a larger RAG_LLM_TIMEOUT waits longer",
+    verb="ask",
+    reply="answer",
+)
 
 
 class ChatStreamer(Protocol):
@@ -135,73 +150,19 @@ class Generator:
 
     def _error(self, err: Exception, tries: int, started: float, asked: float = 0.0) -> LlmError:
         """The message a user reads for a backend failure (`asked`: a Retry-After too long to wait)."""
-        where = self._llm.api_base
-        spent = time.monotonic() - started
-        if isinstance(err, openai.APITimeoutError | httpx.TimeoutException):
+        if is_timeout(err):
             return self._timeout()
-        if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
-            return LlmError(
-                f"The LLM server at {where} rejected the API key ({err.status_code}): "
-                "check RAG_LLM_API_KEY (or OPENAI_API_KEY)."
-            )
-        if isinstance(err, openai.RateLimitError):
-            if asked:
-                return LlmError(
-                    f"The LLM server is rate-limiting (429) and asks to wait {asked:.0f} s, longer "
-                    f"than RAG_LLM_TIMEOUT ({self.settings.llm_timeout:g} s) allows: ask again later."
-                )
-            return LlmError(
-                f"The LLM server is still rate-limiting (429) after {tries} tries in {spent:.1f} s: "
-                "wait a minute and ask again (a larger RAG_LLM_TIMEOUT waits longer)."
-            )
-        if isinstance(err, openai.NotFoundError):
-            return LlmError(
-                f"The LLM server at {where} has no chat API or no model {self._llm.model!r} (404): "
-                "check RAG_LLM_BASE_URL (it usually ends in /v1) and RAG_LLM_MODEL."
-            )
-        if isinstance(err, openai.APIConnectionError):
-            return LlmError(
-                f"Cannot reach the LLM at {where}: is the server running? "
-                "Or choose another backend with --llm."
-            )
-        if isinstance(err, openai.APIStatusError):
-            again = f" {tries} times" if tries > 1 else ""
-            return LlmError(
-                f"The LLM server failed{again} ({err.status_code}: {err.message}): try again later."
-            )
-        if isinstance(err, openai.APIError):
-            return LlmError(f"The LLM server failed: {err.message}")
-        if isinstance(err, httpx.TransportError):
-            return LlmError(
-                f"The connection to the LLM server broke off mid-answer ({type(err).__name__}): ask again."
-            )
-        return LlmError(
-            f"The LLM server at {where} sent a reply that is not in the OpenAI format "
-            f"({type(err).__name__}): check RAG_LLM_BASE_URL and that it serves chat completions."
+        message = failure_message(
+            err,
+            LLM_SERVER,
+            where=str(self._llm.api_base),
+            model=self._llm.model,
+            tries=tries,
+            spent=time.monotonic() - started,
+            timeout=self.settings.llm_timeout,
+            asked=asked,
         )
-
-
-# Retried before the first word arrives: rate limits, server errors, a refused connection.
-RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
-MAX_RETRIES = 3  # after 0.5, 1 and 2 s (or what Retry-After asks), within RAG_LLM_TIMEOUT
-FIRST_BACKOFF = 0.5
-
-
-def retry_wait(err: Exception, tries: int) -> float:
-    """Seconds before the next try: the server's Retry-After when it gives one, else exponential."""
-    asked = retry_after(err)
-    return asked if asked is not None else FIRST_BACKOFF * 2 ** (tries - 1)
-
-
-def retry_after(err: Exception) -> float | None:
-    response = getattr(err, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        try:
-            return max(0.0, float(headers.get(name)) * scale)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue
-    return None
+        return LlmError(message)
 
 
 def finish_reason(raw: Any) -> str | None:

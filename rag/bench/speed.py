@@ -29,12 +29,13 @@ from llama_index.core.schema import MetadataMode
 from rag.bench.stats import percentile
 from rag.ingest.chunking import Chunker
 from rag.ingest.indexing import index_paths
-from rag.ingest.loaders import Article, load_corpus
+from rag.ingest.loaders import load_corpus
 from rag.net import free_port
 from rag.retrieval.retriever import RetrievalConfig, Retriever
 from rag.settings import Settings
 from rag.store.chroma import open_collection
 from rag.store.embedding import bf16_supported, local_embed_model
+from rag.types import Article
 
 Table = tuple[list[str], list[list[str]]]
 
@@ -285,7 +286,7 @@ def bench_latency(
 
 def bench_llm(service: Any, questions: Sequence[str], rounds: int = 1) -> tuple[Table, list[str]]:
     """Time to first token (question in) and decode speed of the local model at the default context."""
-    from rag.answering.answerer import Done, Draft
+    from rag.types import Done, Draft
 
     generator = service.generator("local")
     assert generator is not None

@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import IO, Any, Literal
 from urllib.parse import urlsplit
 
-from rag.answering.answerer import Answer, check_question
 from rag.answering.attribution import sentence_bounds
 from rag.errors import RagError, UsageError
-from rag.ingest.loaders import LoadProblem, decode_text
+from rag.ingest.loaders import decode_text
+from rag.inputs import check_question
 from rag.markdown import md_answer, md_escape
 from rag.records import RECORD_SUFFIXES, Record, UnreadableRecords, read_records
+from rag.types import Answer, LoadProblem
 
 DEFAULT_TITLE = "News briefing"
 MAX_QUOTE_CHARS = 600  # longer quotes are shortened to whole sentences

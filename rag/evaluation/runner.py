@@ -26,7 +26,7 @@ from chromadb.api.models.Collection import Collection
 from llama_index.core.llms import ChatMessage
 from llama_index.core.prompts import PromptTemplate
 
-from rag.answering.answerer import Answer, Answerer
+from rag.answering.answerer import Answerer
 from rag.answering.attribution import strip_markers
 from rag.answering.llm import Generator, make_messages, resolve_backend
 from rag.errors import UsageError
@@ -57,14 +57,14 @@ from rag.evaluation.run_dir import (
     write_json,
     write_jsonl,
 )
-from rag.ingest.loaders import LoadProblem, normalise_date
+from rag.ingest.parsing import normalise_date
 from rag.inputs import existing_questions_file
 from rag.records import RECORD_SUFFIXES, UnreadableRecords, read_records
 from rag.retrieval.retriever import Retriever
 from rag.service import RagService
 from rag.settings import PROJECT_ROOT, Settings
 from rag.store.embedding import embedding_model_name
-from rag.types import Filters, Passage
+from rag.types import Answer, Filters, LoadProblem, Passage
 
 QUESTION_SUFFIXES = RECORD_SUFFIXES
 

@@ -16,8 +16,7 @@ from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import MetadataMode, TextNode
 
-from rag.ingest.loaders import Article
-from rag.types import day_number
+from rag.types import Article, day_number
 
 # Metadata that only serves lookups and filters; kept out of what the models read.
 BOOKKEEPING_KEYS = [

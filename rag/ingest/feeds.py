@@ -37,8 +37,9 @@ from rag.ingest.fetch import (
     parse_feed,
 )
 from rag.ingest.indexing import IndexReport, is_fetched
-from rag.ingest.loaders import Article, LoadProblem, LoadResult
+from rag.ingest.loaders import LoadResult
 from rag.store.chroma import check_collection_name, delete_chunks, stored_articles
+from rag.types import Article, LoadProblem
 
 
 @dataclass

@@ -28,8 +28,10 @@ import httpx
 import trafilatura
 from trafilatura.settings import use_config
 
-from rag.ingest.loaders import Article, LoadProblem, _make_article, decode_text
+from rag.ingest.loaders import decode_text
+from rag.ingest.parsing import make_article
 from rag.settings import Settings
+from rag.types import Article, LoadProblem
 
 REDIRECTS = {301, 302, 303, 307, 308}
 # Fewer words than this is a gallery, a paywall stub or a bare navigation bar, not an article.
@@ -375,7 +377,7 @@ def extract_article(page: Page, entry: FeedEntry | None = None) -> tuple[Article
         "published": getattr(document, "date", None) or fallback.published,
         "url": url,
     }
-    return _make_article(url, text, {key: value.strip() for key, value in meta.items()}, page.url), problems
+    return make_article(url, text, {key: value.strip() for key, value in meta.items()}, page.url), problems
 
 
 def article_text(text: str, title: str) -> str:

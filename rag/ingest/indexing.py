@@ -28,8 +28,9 @@ from llama_index.core.schema import MetadataMode, TextNode
 from tqdm import tqdm
 
 from rag.ingest.chunking import Chunker
-from rag.ingest.loaders import Article, LoadProblem, LoadResult, load_corpus
+from rag.ingest.loaders import LoadResult, load_corpus
 from rag.store.chroma import StoredArticle, delete_chunks, stored_articles, vector_store
+from rag.types import Article, LoadProblem
 
 EMBED_WRITE_BATCH = 256  # chunks embedded and written together; what a kill can cost at most
 VectorCheck = Callable[[Sequence[Sequence[float]]], None]  # raises to stop before a batch is written

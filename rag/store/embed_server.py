@@ -15,15 +15,37 @@ import threading
 import time
 from typing import Any
 
-import httpx
 import numpy as np
 import openai
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import Field, PrivateAttr
 
-from rag.answering.llm import MAX_RETRIES, RETRYABLE, retry_after, retry_wait
 from rag.errors import ConfigError, EmbeddingError
+from rag.openai_errors import (
+    MAX_RETRIES,
+    RETRYABLE,
+    ServerKind,
+    failure_message,
+    is_timeout,
+    retry_after,
+    retry_wait,
+)
 from rag.settings import Settings
+
+EMBEDDING_SERVER = ServerKind(
+    name="embedding server",
+    short="embedding server",
+    api="embeddings API",
+    serves="embeddings",
+    base_url_setting="RAG_EMBEDDING_BASE_URL",
+    model_setting="RAG_EMBEDDING_MODEL",
+    key_setting="RAG_EMBEDDING_API_KEY",
+    timeout_setting="RAG_EMBEDDING_TIMEOUT",
+    unreachable_hint="Check RAG_EMBEDDING_BASE_URL, or set RAG_EMBEDDING=local.",
+    rate_limit_hint="a lower RAG_EMBED_CONCURRENCY sends less at once",
+    verb="run",
+    reply="reply",
+)
 
 
 def server_embed_model(settings: Settings) -> ServerEmbedding:
@@ -172,44 +194,17 @@ class ServerEmbedding(BaseEmbedding):
     def _error(
         self, err: Exception, tries: int, started: float, where: str, asked: float = 0.0
     ) -> EmbeddingError:
-        spent = time.monotonic() - started
-        if isinstance(err, openai.APITimeoutError | httpx.TimeoutException):
+        if is_timeout(err):
             return self._timeout()
-        if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
-            return EmbeddingError(
-                f"The embedding server at {where} rejected the API key ({err.status_code}): "
-                "check RAG_EMBEDDING_API_KEY."
-            )
-        if isinstance(err, openai.RateLimitError):
-            if asked:
-                return EmbeddingError(
-                    f"The embedding server is rate-limiting (429) and asks to wait {asked:.0f} s, longer "
-                    f"than RAG_EMBEDDING_TIMEOUT ({self.timeout:g} s) allows: try again later."
-                )
-            return EmbeddingError(
-                f"The embedding server at {where} is still rate-limiting (429) after {tries} tries in "
-                f"{spent:.1f} s: wait a minute and run again "
-                "(a lower RAG_EMBED_CONCURRENCY sends less at once)."
-            )
-        if isinstance(err, openai.NotFoundError):
-            return EmbeddingError(
-                f"The embedding server at {where} has no embeddings API or no model {self.model_name!r} "
-                "(404): check RAG_EMBEDDING_BASE_URL (it usually ends in /v1) and RAG_EMBEDDING_MODEL."
-            )
-        if isinstance(err, openai.APIConnectionError):
-            servers = ", ".join(self.base_urls)
-            return EmbeddingError(
-                f"Cannot reach the embedding server at {servers}: is it running? "
-                "Check RAG_EMBEDDING_BASE_URL, or set RAG_EMBEDDING=local."
-            )
-        if isinstance(err, openai.APIStatusError):
-            again = f" {tries} times" if tries > 1 else ""
-            return EmbeddingError(
-                f"The embedding server at {where} failed{again} ({err.status_code}: {err.message})."
-            )
-        if isinstance(err, openai.APIError):
-            return EmbeddingError(f"The embedding server at {where} failed: {err.message}")
-        return EmbeddingError(
-            f"The embedding server at {where} sent a reply that is not in the OpenAI format "
-            f"({type(err).__name__}): check RAG_EMBEDDING_BASE_URL and that it serves embeddings."
+        message = failure_message(
+            err,
+            EMBEDDING_SERVER,
+            where=where,
+            model=self.model_name,
+            tries=tries,
+            spent=time.monotonic() - started,
+            timeout=self.timeout,
+            asked=asked,
+            servers=", ".join(self.base_urls),
         )
+        return EmbeddingError(message)

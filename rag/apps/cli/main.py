@@ -19,9 +19,9 @@ from rag.inputs import check_collection_name, check_date_range, check_question, 
 from rag.settings import load_settings
 
 if TYPE_CHECKING:  # the heavy stack (torch, chromadb, llama-index) loads only once input is checked
-    from rag.answering.answerer import Answer, Answerer
+    from rag.answering.answerer import Answerer
     from rag.service import RagService
-    from rag.types import Filters, Passage
+    from rag.types import Answer, Filters, Passage
 
 app = typer.Typer(
     help="Question answering with cited passages over a corpus of news articles.",
@@ -194,7 +194,7 @@ def stream_answer(
     service: RagService, question: str, k: int, filters: Filters | None, quiet: bool
 ) -> tuple[Answer, bool]:
     """The answer, its sentences printed as they are written (unless `quiet`), and whether any was."""
-    from rag.answering.answerer import Done, Retrieved, Sentence
+    from rag.types import Done, Retrieved, Sentence
 
     answer: Answer | None = None
     printed = False

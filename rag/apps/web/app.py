@@ -26,7 +26,6 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no teleme
 import gradio as gr
 
 from rag import markdown
-from rag.answering.answerer import Answer, Citation, Done, Draft, Retrieved, Sentence
 from rag.answering.reader import ReaderContext
 from rag.briefings.briefing import (
     DEFAULT_TITLE,
@@ -41,11 +40,11 @@ from rag.briefings.briefing import (
 )
 from rag.errors import LlmError, RagError
 from rag.ingest.indexing import IndexReport
-from rag.ingest.loaders import SUPPORTED_SUFFIXES, Article, load_corpus
+from rag.ingest.loaders import SUPPORTED_SUFFIXES, load_corpus
 from rag.service import RagService
 from rag.settings import Settings
 from rag.store.chroma import Facets, collection_facets
-from rag.types import Filters, Passage
+from rag.types import Answer, Article, Citation, Done, Draft, Filters, Passage, Retrieved, Sentence
 
 UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".ndjson", ".csv"]
 CONTEXT_CHARS = 320  # passage text shown on each side of a highlighted quote
