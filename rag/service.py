@@ -6,7 +6,8 @@ reused for the life of the service object: the web app builds one, each CLI call
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
@@ -134,7 +135,7 @@ class RagService:
             _ = self.embed_model  # no network yet: a missing URL or model stops before any work
         # The lock covers opening the store too: two first runs on a new index would otherwise
         # race to create Chroma's tables.
-        with chroma_errors(), index_lock(self.lock_dir):  # a cut run is completed by the next one
+        with self._writing():  # a cut run is completed by the next one
             chroma = self.collection(name, create=True)
             guard = IndexGuard(chroma, self.build_spec(), lambda: self.embed_model)
             guard.check()  # another model or chunking than the collection's stops here
@@ -150,9 +151,13 @@ class RagService:
                 check_vectors=guard.check_vectors,
             )
 
-    @property
-    def lock_dir(self) -> Path | None:
-        return None if self.settings.chroma_host else self.settings.index_dir
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One writer at a time on an embedded index (a Chroma server orders its own writes),
+        and Chroma's failures as StoreErrors."""
+        lock_dir = None if self.settings.chroma_host else self.settings.index_dir
+        with chroma_errors(), index_lock(lock_dir):
+            yield
 
     # --- the web: article URLs and followed feeds -------------------------------------------
 
@@ -226,7 +231,7 @@ class RagService:
         name = collection or self.settings.collection
         path = book_path(self.settings.index_dir, name)
         self._retrievers.pop(name, None)
-        with book_lock(path), chroma_errors(), index_lock(self.lock_dir):
+        with book_lock(path), self._writing():
             return remove_feed(FeedBook.load(path), url.strip(), self.collection(name, create=True))
 
     def retriever(self, collection: str | None = None) -> Retriever:

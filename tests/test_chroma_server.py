@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,43 +13,13 @@ from rag.service import RagService
 from rag.settings import Settings
 
 from .conftest import GANJA_QUESTION, SEEDS
-
-CHROMA = Path(sys.executable).with_name("chroma")
-
-
-def wait_for_port(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"chroma run did not listen on {port}")
+from .servers import chroma_running
 
 
 @pytest.fixture()
 def chroma_server(tmp_path: Path) -> Iterator[int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            str(CHROMA),
-            "run",
-            "--path",
-            str(tmp_path / "server-data"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with chroma_running(tmp_path / "server-data") as server:
+        yield server.port
 
 
 def test_index_and_ask_against_a_chroma_server(tmp_path: Path, chroma_server: int) -> None:

@@ -22,6 +22,7 @@ from rag.errors import CollectionMismatchError, EmbeddingError
 from rag.ingest.chunking import Chunker
 from rag.ingest.indexing import index_paths
 from rag.ingest.loaders import load_corpus
+from rag.net import free_port
 from rag.service import RagService
 from rag.settings import Settings
 from rag.store.chroma import stored_articles
@@ -30,7 +31,7 @@ from rag.store.provenance import recorded
 
 from .conftest import BENCHMARKS, GANJA_QUESTION, ROOT, SEED_FILE, SEEDS, make_settings
 from .fake_embeddings import FakeEmbeddings, serve
-from .test_chroma_server import CHROMA, free_port, wait_for_port
+from .servers import chroma_running
 
 INFINITY = ROOT / ".venv-infinity" / "bin" / "infinity_emb"
 API_KEY = "test-key"
@@ -122,16 +123,8 @@ def infinity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    port = free_port()
-    folder = tmp_path_factory.mktemp("chroma") / "server-data"
-    command = [str(CHROMA), "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with chroma_running(tmp_path_factory.mktemp("chroma") / "server-data") as server:
+        yield server.port
 
 
 def server_settings(tmp: Path, url: str, **overrides: object) -> Settings:

@@ -3,7 +3,6 @@ point, `error: ...` from the CLI, and the same service object works again once i
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,45 +15,13 @@ from rag.service import RagService
 from rag.settings import Settings
 
 from .conftest import GANJA_QUESTION, SEEDS
-from .test_chroma_server import CHROMA, free_port, wait_for_port
-
-
-class ChromaServer:
-    """`chroma run` on a fixed port and folder, stopped and started again at will."""
-
-    def __init__(self, path: Path, port: int) -> None:
-        self.path, self.port = path, port
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [
-            str(CHROMA),
-            "run",
-            "--path",
-            str(self.path),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-        ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-            self.process = None
+from .servers import ChromaServer, chroma_running
 
 
 @pytest.fixture()
 def server(tmp_path: Path) -> Iterator[ChromaServer]:
-    chroma = ChromaServer(tmp_path / "server-data", free_port())
-    chroma.start()
-    try:
+    with chroma_running(tmp_path / "server-data") as chroma:
         yield chroma
-    finally:
-        chroma.stop()
 
 
 def test_server_down_then_back(tmp_path: Path, server: ChromaServer) -> None:

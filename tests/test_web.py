@@ -30,10 +30,11 @@ from rag.apps.web.app import (
     title_html,
 )
 from rag.ingest.loaders import load_corpus
+from rag.net import free_port
 from rag.service import RagService
 
 from .conftest import DATA, GANJA_QUESTION, ROOT, SEEDS, WORLD_CUP_QUESTION, make_settings
-from .webapp import ChatPage, free_port, serving
+from .webapp import ChatPage, serving
 
 FOLLOW_UP = "And how many were injured?"
 XSS_RECORD = {

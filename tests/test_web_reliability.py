@@ -18,12 +18,12 @@ from rag.apps.cli import main as cli
 from rag.apps.cli.main import app
 from rag.apps.web import app as web
 from rag.errors import ConfigError
+from rag.net import free_port
 from rag.service import RagService
 from rag.settings import Settings
 
 from .conftest import GANJA_QUESTION, make_settings
-from .test_chroma_server import free_port
-from .test_reliability_store import ChromaServer
+from .servers import ChromaServer
 from .webapp import ARTIFACTS, ChatPage, serving
 
 USER, PASSWORD = "analyst", "s3cret:with-colon"
@@ -153,7 +153,7 @@ def test_an_upload_over_the_size_limit_is_refused(browser: Browser, guarded_url:
 
 @pytest.mark.browser
 def test_chroma_server_down_then_back_in_the_page(browser: Browser, tmp_path: Path) -> None:
-    server = ChromaServer(tmp_path / "server-data", free_port())
+    server = ChromaServer(tmp_path / "server-data")
     server.start()
     try:
         settings = make_settings(tmp_path, llm="extractive", chroma_host="127.0.0.1", chroma_port=server.port)
