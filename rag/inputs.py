@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from rag.errors import UsageError
 from rag.ingest.loaders import decode_text
 from rag.ingest.parsing import normalise_date
+from rag.types import Filters
 
 MAX_QUESTION_CHARS = 2000
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
@@ -65,3 +67,16 @@ def check_date_range(
         if value and not normalise_date(value):
             raise UsageError(f"{name} {value!r} is not a date: use YYYY-MM-DD.")
     return (normalise_date(since) if since else None, normalise_date(until) if until else None)
+
+
+def check_filters(
+    sources: Sequence[str] | None,
+    since: str | None,
+    until: str | None,
+    date_names: tuple[str, str] = ("--since", "--until"),
+) -> Filters | None:
+    """The user's outlet and date filters, checked; None when none is set."""
+    since, until = check_date_range(since, until, date_names)
+    if not (sources or since or until):
+        return None
+    return Filters(sources=tuple(sources or ()), since=since, until=until)

@@ -11,12 +11,9 @@ that the CLI and the web chat show as the answer forms. `Article` is what ingest
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Protocol
-
-from rag.inputs import check_date_range
 
 
 def day_number(iso_date: str) -> int:
@@ -59,20 +56,6 @@ class Filters:
     until: str | None = None
     # The date the question was asked: "this week" resolves against it, later news is excluded.
     as_of: str | None = None
-
-    @classmethod
-    def from_user(
-        cls,
-        sources: Sequence[str] | None,
-        since: str | None,
-        until: str | None,
-        date_names: tuple[str, str] = ("--since", "--until"),
-    ) -> Filters | None:
-        """The user's outlet and date filters, checked; None when none is set."""
-        since, until = check_date_range(since, until, date_names)
-        if not (sources or since or until):
-            return None
-        return cls(sources=tuple(sources or ()), since=since, until=until)
 
     def hard_bounds(self) -> tuple[int | None, int | None]:
         """The user's date range, applied inside both searches."""

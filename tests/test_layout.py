@@ -73,3 +73,18 @@ def test_settings_are_read_from_the_environment_only_in_settings_py() -> None:
         if name != "rag.settings":
             extra = environment_reads(path) - ENVIRONMENT_READS_ALLOWED.get(name, set())
             assert not extra, f"{name} reads {sorted(extra)}: add a field to rag/settings.py"
+
+
+# Modules may grow past this only with a reason written here.
+MAX_MODULE_LINES = 400
+LONG_MODULES: dict[str, str] = {}
+
+
+def test_each_module_stays_small_enough_to_read() -> None:
+    long = {
+        name: lines
+        for name, path in MODULES.items()
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+        and name not in LONG_MODULES
+    }
+    assert not long, f"over {MAX_MODULE_LINES} lines: {long}; split them (or say why in LONG_MODULES)"

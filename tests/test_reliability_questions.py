@@ -97,19 +97,19 @@ def test_rag_ask_in_another_language(cli_env: dict[str, str | None], question: s
 
 def test_the_cli_and_the_web_chat_check_filters_alike() -> None:
     from rag.apps.web.app import WEB_DATE_NAMES
-    from rag.types import Filters
+    from rag.inputs import check_filters
 
-    assert Filters.from_user(None, None, None) is None
-    both = Filters.from_user(["cnn.com"], "2022-6-1", "2022-06-30")
+    assert check_filters(None, None, None) is None
+    both = check_filters(["cnn.com"], "2022-6-1", "2022-06-30")
     assert both is not None and (both.sources, both.since, both.until) == (
         ("cnn.com",),
         "2022-06-01",
         "2022-06-30",
     )
     with pytest.raises(UsageError, match=r"^--until '2022-13-01' is not a date: use YYYY-MM-DD\.$"):
-        Filters.from_user(None, None, "2022-13-01")
+        check_filters(None, None, "2022-13-01")
     with pytest.raises(UsageError, match=r"^The “From” date 'June' is not a date"):
-        Filters.from_user(None, "June", None, WEB_DATE_NAMES)
+        check_filters(None, "June", None, WEB_DATE_NAMES)
 
 
 def test_rag_debug_shows_the_traceback_of_an_unexpected_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from rag.errors import RagError, UsageError
-from rag.inputs import check_collection_name, check_date_range, check_question, existing_questions_file
+from rag.inputs import check_collection_name, check_filters, check_question, existing_questions_file
 from rag.settings import load_settings
 
 if TYPE_CHECKING:  # the heavy stack (torch, chromadb, llama-index) loads only once input is checked
@@ -88,12 +88,7 @@ def open_service(**overrides: object) -> RagService:
 
 
 def user_filters(source: list[str] | None, since: str | None, until: str | None) -> Filters | None:
-    # A bad date stops, and no filter returns, before the store's modules load (~3 s).
-    if not (source or any(check_date_range(since, until))):
-        return None
-    from rag.types import Filters
-
-    return Filters.from_user(source, since, until)
+    return check_filters(source, since, until)
 
 
 def _debug_requested() -> bool:

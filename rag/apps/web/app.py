@@ -41,6 +41,7 @@ from rag.briefings.briefing import (
 from rag.errors import LlmError, RagError
 from rag.ingest.indexing import IndexReport
 from rag.ingest.loaders import SUPPORTED_SUFFIXES, load_corpus
+from rag.inputs import check_filters
 from rag.service import RagService
 from rag.settings import Settings
 from rag.store.chroma import Facets, collection_facets
@@ -533,7 +534,7 @@ class WebChat:
     ) -> Iterator[Any]:
         """Fills `turn` as the answer streams; yields the sources panel when it changes."""
         try:
-            filters = Filters.from_user(outlets, since, until, WEB_DATE_NAMES)
+            filters = check_filters(outlets, since, until, WEB_DATE_NAMES)
             answerer = self.service.answerer(collection or None)
             history = [(item.question, item.answer) for item in done if item.ok]
             sentences: list[str] = []
@@ -639,7 +640,7 @@ class WebChat:
             answer = answerer.ask(
                 question,
                 k=min(max(k, 1), 50) if k else self.settings.top_k,
-                filters=Filters.from_user(sources, since, until, WEB_DATE_NAMES),
+                filters=check_filters(sources, since, until, WEB_DATE_NAMES),
                 history=pairs,
             )
         except RagError as err:
