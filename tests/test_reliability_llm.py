@@ -35,7 +35,7 @@ FAULTS: list[tuple[str, dict[str, Any], str, bool]] = [
     ("401", {}, "rejected the API key (401): check RAG_LLM_API_KEY", False),
     ("429", {"fail_times": -1}, "still rate-limiting (429) after 3 tries", False),
     ("429", {"fail_times": -1, "retry_after": 60}, "asks to wait 60 s, longer than RAG_LLM_TIMEOUT", False),
-    ("500", {"fail_times": -1}, "The LLM server failed 3 times (500", False),
+    ("500", {"fail_times": -1}, "failed 3 times (500", False),
     ("hang", {}, f"did not answer within {TIMEOUT:g} s (RAG_LLM_TIMEOUT)", False),
     ("hang-mid", {}, f"did not answer within {TIMEOUT:g} s (RAG_LLM_TIMEOUT)", True),
     ("cut", {}, "broke off mid-answer", True),
