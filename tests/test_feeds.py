@@ -16,7 +16,7 @@ from playwright.sync_api import Browser
 from typer.testing import CliRunner
 
 from rag.apps.cli.main import app
-from rag.apps.web.app import add_files, add_url
+from rag.apps.web.articles import add_files, add_url
 from rag.errors import UsageError
 from rag.ingest import fetch as fetch_module
 from rag.ingest.feeds import book_path

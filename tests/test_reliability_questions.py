@@ -96,7 +96,7 @@ def test_rag_ask_in_another_language(cli_env: dict[str, str | None], question: s
 
 
 def test_the_cli_and_the_web_chat_check_filters_alike() -> None:
-    from rag.apps.web.app import WEB_DATE_NAMES
+    from rag.apps.web.handlers import WEB_DATE_NAMES
     from rag.inputs import check_filters
 
     assert check_filters(None, None, None) is None

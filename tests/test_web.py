@@ -20,15 +20,15 @@ import pytest
 from gradio_client import Client
 from playwright.sync_api import Browser
 
-from rag.apps.web.app import (
+from rag.apps.web.render import (
     answer_message,
     answer_panel,
     esc,
     md_answer,
     md_escape,
-    safe_url,
     title_html,
 )
+from rag.briefings.briefing import safe_url
 from rag.ingest.loaders import load_corpus
 from rag.net import free_port
 from rag.service import RagService
