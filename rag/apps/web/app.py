@@ -28,17 +28,9 @@ import gradio as gr
 from rag import markdown
 from rag.answering.answerer import Answer, Citation, Done, Draft, Retrieved, Sentence
 from rag.answering.reader import ReaderContext
-from rag.briefings.briefing import (
-    DEFAULT_TITLE,
-    Briefing,
-    Section,
-    briefing_filename,
-    one_line,
-    render_markdown,
-    safe_url,
-    section_of,
-    write_briefing,
-)
+from rag.briefings.markdown import render_markdown
+from rag.briefings.model import DEFAULT_TITLE, Briefing, Section, one_line, safe_url, section_of
+from rag.briefings.output import briefing_filename, write_briefing
 from rag.errors import LlmError, RagError
 from rag.ingest.indexing import IndexReport
 from rag.ingest.loaders import SUPPORTED_SUFFIXES, Article, load_corpus
