@@ -641,7 +641,7 @@ def bench_llm_command(
     """The local model: time to first token (question in) and tokens/s at the default context.
 
     --sweep: prompt and decode speed under several llama.cpp options, and whether the answers stay."""
-    from rag.bench.speed import bench_llm, bench_llm_sweep
+    from rag.bench.llm import bench_llm, bench_llm_sweep
 
     questions = read_questions(questions_file, limit)
     with open_service(collection=collection, llm="local") as service:
@@ -657,7 +657,7 @@ def bench_memory_command(
     corpus: Annotated[Path | None, typer.Argument(help="Articles to index [default: seeds/]")] = None,
 ) -> None:
     """Peak memory of `rag index`, `rag ask` and `rag serve`, each in its own process."""
-    from rag.bench.speed import bench_memory
+    from rag.bench.memory import bench_memory
 
     settings = load_settings()
     target = corpus or settings.seeds_dir
@@ -676,7 +676,7 @@ def bench_load_command(
 ) -> None:
     """N users asking through the web app's /ask at once (127.0.0.1, extractive answers)."""
     from rag.apps.web.app import build_app, ensure_indexed, launch, warm_up
-    from rag.bench.speed import bench_load
+    from rag.bench.load import bench_load
     from rag.net import free_port
 
     service = open_service(collection=collection, llm="extractive")
