@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rag.bench.stats import percentile
+from rag.bench.stats import percentile, percentile_or_zero
 from rag.bench.table import Table, fmt
 
 
@@ -101,13 +101,13 @@ def bench_load(
                 str(result.max_queue),
             ]
         )
-    base = percentile(single.latencies_ms, 50) or 0.0
+    base = percentile_or_zero(single.latencies_ms, 50)
     rate_crowd = len(crowd.latencies_ms) / max(crowd.wall_s, 1e-9)
     rate_single = len(single.latencies_ms) / max(single.wall_s, 1e-9)
     notes = [
         f"{url}, /ask through gradio_client, {per_user} question(s) per user",
         f"throughput {users} users vs 1: x{rate_crowd / max(rate_single, 1e-9):.2f};"
-        f" p50 latency x{(percentile(crowd.latencies_ms, 50) or 0.0) / max(base, 1e-9):.1f}",
+        f" p50 latency x{percentile_or_zero(crowd.latencies_ms, 50) / max(base, 1e-9):.1f}",
     ]
     errors = single.errors + crowd.errors
     notes += [f"error: {error}" for error in errors[:5]]

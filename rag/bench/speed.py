@@ -23,7 +23,7 @@ from chromadb.config import Settings as ChromaSettings
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import MetadataMode
 
-from rag.bench.stats import percentile
+from rag.bench.stats import percentile, percentile_or_zero
 from rag.bench.table import Table, fmt
 from rag.ingest.chunking import Chunker
 from rag.ingest.indexing import index_paths
@@ -261,7 +261,7 @@ def bench_latency(
             fmt(percentile(values, 50)),
             fmt(percentile(values, 95)),
             fmt(statistics.fmean(values)),
-            f"{(percentile(values, 50) or 0.0) / max(percentile(shipped, 50) or 0.0, 1e-9):.0%}",
+            f"{percentile_or_zero(values, 50) / max(percentile_or_zero(shipped, 50), 1e-9):.0%}",
         ]
         for name, values in times.items()
     ]
