@@ -25,23 +25,15 @@ from typer.testing import CliRunner
 
 from rag.answering.attribution import sentence_bounds
 from rag.apps.cli.main import app
-from rag.briefings.briefing import (
-    MAX_QUOTE_CHARS,
-    Briefing,
-    build_briefing,
-    format_for,
-    load_briefing_questions,
-    md_escape,
-    parse_questions,
-    questions_from_args,
-    render_docx,
-    render_html,
-    render_markdown,
-    safe_url,
-    trim_quote,
-)
+from rag.briefings.docx import render_docx
+from rag.briefings.html import render_html
+from rag.briefings.markdown import render_markdown
+from rag.briefings.model import MAX_QUOTE_CHARS, Briefing, build_briefing, safe_url, trim_quote
+from rag.briefings.output import format_for
+from rag.briefings.questions import load_briefing_questions, parse_questions, questions_from_args
 from rag.errors import UsageError
 from rag.ingest.loaders import load_corpus
+from rag.markdown import md_escape
 from rag.service import RagService
 from rag.types import Answer, Article, Citation, LlmInfo
 

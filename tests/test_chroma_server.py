@@ -51,7 +51,7 @@ def test_web_chat_and_eval_against_a_chroma_server(tmp_path: Path, chroma_server
     import json
 
     from rag.apps.web.app import build_app, launch
-    from rag.bench.speed import bench_load
+    from rag.bench.load import bench_load
     from rag.evaluation.runner import EvalOptions, run_eval
 
     settings = Settings(

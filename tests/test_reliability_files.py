@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rag.briefings.briefing import load_briefing_questions
+from rag.briefings.questions import load_briefing_questions
 from rag.errors import UsageError
 from rag.evaluation.runner import load_questions
 from rag.types import LoadProblem

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from rag.apps.cli.main import app
 from rag.apps.web.app import build_app, launch
-from rag.bench.speed import bench_load, peak_rss_mb
+from rag.bench.load import bench_load
+from rag.bench.memory import peak_rss_mb
 from rag.ingest.indexing import embed_sorted
 from rag.service import RagService
 from rag.settings import Settings

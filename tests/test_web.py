@@ -28,7 +28,7 @@ from rag.apps.web.render import (
     md_escape,
     title_html,
 )
-from rag.briefings.briefing import safe_url
+from rag.briefings.model import safe_url
 from rag.ingest.loaders import load_corpus
 from rag.net import free_port
 from rag.service import RagService
@@ -75,7 +75,7 @@ def test_escaping_leaves_no_live_markup() -> None:
     ["https://example.org/a", "HTTP://EXAMPLE.ORG/", "https:///nohost", "https://e.org/a\\b", "ftp://e.org/"],
 )
 def test_a_source_card_links_a_url_exactly_when_a_briefing_does(url: str) -> None:
-    from rag.briefings.briefing import safe_url as briefing_safe_url
+    from rag.briefings.model import safe_url as briefing_safe_url
 
     linked = "<a " in title_html("Title", "Untitled", url)
     assert linked == (briefing_safe_url(url) is not None)

@@ -11,7 +11,7 @@ import docx
 import pytest
 from playwright.sync_api import Browser
 
-from rag.briefings.briefing import MISSING
+from rag.briefings.model import MISSING
 from rag.ingest.loaders import load_corpus
 from rag.service import RagService
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rag.bench.stats import percentile
+from rag.bench.stats import percentile_or_zero
 from rag.evaluation.metrics import HitAtK, MeanReciprocalRank, StrictAnswerMatch
 from rag.evaluation.runner import Question, load_questions
 from rag.retrieval.retriever import RetrievalConfig, Retriever
@@ -66,8 +66,8 @@ class Scores:
             *(_mean(self.hits[k]) for k in (1, 3, 5, 10)),
             _mean(self.mrr),
             _mean(self.answer_in_top5),
-            f"{percentile(self.latency_ms, 50) or 0.0:.1f}",
-            f"{percentile(self.latency_ms, 95) or 0.0:.1f}",
+            f"{percentile_or_zero(self.latency_ms, 50):.1f}",
+            f"{percentile_or_zero(self.latency_ms, 95):.1f}",
         ]
 
 

@@ -1,24 +1,21 @@
-"""Scale and speed benchmarks (`rag bench embed|latency|llm|memory|load`).
+"""Embedding and retrieval speed (`rag bench embed|latency`).
 
 Every figure comes from one run on this machine, and every speed is set against a baseline
-measured in the same run (interleaved where there are rounds), so a busy machine slows both.
+measured in the same run (interleaved where there are rounds), so a busy machine slows both:
+the model alone against `rag index` on the same chunks, fp32 against the shipped precision, an
+embedding server against the in-process model, and retrieval against the steps it is made of.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import chromadb
 import numpy as np
@@ -26,23 +23,16 @@ from chromadb.config import Settings as ChromaSettings
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import MetadataMode
 
-from rag.bench.stats import percentile
+from rag.bench.stats import percentile, percentile_or_zero
+from rag.bench.table import Table, fmt
 from rag.ingest.chunking import Chunker
 from rag.ingest.indexing import index_paths
 from rag.ingest.loaders import load_corpus
-from rag.net import free_port
 from rag.retrieval.retriever import RetrievalConfig, Retriever
 from rag.settings import Settings
 from rag.store.chroma import open_collection
 from rag.store.embedding import bf16_supported, local_embed_model
 from rag.types import Article
-
-Table = tuple[list[str], list[list[str]]]
-
-
-def _fmt(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:,.{digits}f}"
-
 
 # --- embedding and indexing throughput ----------------------------------------------------------
 
@@ -120,9 +110,9 @@ def bench_embed(
             rows.append(
                 [
                     f"{kind}, {variant.name}",
-                    _fmt(len(texts) / seconds),
-                    _fmt(len(articles) / seconds),
-                    _fmt(seconds),
+                    fmt(len(texts) / seconds),
+                    fmt(len(articles) / seconds),
+                    fmt(seconds),
                     f"x{statistics.median(times[base]) / seconds:.2f}",
                     f"{efficiency:.0%}" if kind == "rag index" else "–",
                 ]
@@ -204,7 +194,7 @@ def bench_embed_server(
     rows = []
     for name in names:
         seconds = statistics.median(times[name])
-        rows.append([name, _fmt(len(texts) / seconds), _fmt(seconds, 2), f"x{base / seconds:.2f}"])
+        rows.append([name, fmt(len(texts) / seconds), fmt(seconds, 2), f"x{base / seconds:.2f}"])
     served = vectors[names[1]]
     mine = vectors[in_process]
     cosine = (served * mine).sum(axis=1) / np.linalg.norm(served, axis=1) / np.linalg.norm(mine, axis=1)
@@ -269,347 +259,13 @@ def bench_latency(
     rows = [
         [
             name,
-            _fmt(percentile(values, 50)),
-            _fmt(percentile(values, 95)),
-            _fmt(statistics.fmean(values)),
-            f"{(percentile(values, 50) or 0.0) / max(percentile(shipped, 50) or 0.0, 1e-9):.0%}",
+            fmt(percentile(values, 50)),
+            fmt(percentile(values, 95)),
+            fmt(statistics.fmean(values)),
+            f"{percentile_or_zero(values, 50) / max(percentile_or_zero(shipped, 50), 1e-9):.0%}",
         ]
         for name, values in times.items()
     ]
     count = retriever.collection.count()
     notes = [f"{len(questions)} questions, collection {retriever.collection.name!r} ({count:,} chunks)"]
     return (header, rows), notes
-
-
-# --- local model: first token and tokens/s --------------------------------------------------------
-
-
-def bench_llm(service: Any, questions: Sequence[str], rounds: int = 1) -> tuple[Table, list[str]]:
-    """Time to first token (question in) and decode speed of the local model at the default context."""
-    from rag.types import Done, Draft
-
-    generator = service.generator("local")
-    assert generator is not None
-    count_deltas = _DeltaCounter(generator)
-    answerer = service.answerer(backend="local", streamer=count_deltas)
-    rows: list[list[str]] = []
-    first_tokens: list[float] = []
-    rates: list[float] = []
-    for round_ in range(rounds):
-        for number, question in enumerate(questions):
-            count_deltas.reset()
-            started = time.perf_counter()
-            answer = None
-            for event in answerer.stream(question):
-                if isinstance(event, Draft | Done):
-                    answer = event
-            total = time.perf_counter() - started
-            assert isinstance(answer, Done)
-            first = answer.answer.timings.get("first_token_ms", total * 1000) / 1000
-            rate = count_deltas.rate()
-            label = "cold (first question)" if round_ == 0 and number == 0 else "warm (system prompt cached)"
-            if not (round_ == 0 and number == 0):
-                first_tokens.append(first)
-                rates.append(rate)
-            rows.append(
-                [question[:60], label, _fmt(first, 2), _fmt(total, 2), str(count_deltas.count), _fmt(rate)]
-            )
-    header = ["question", "cache", "first token s", "answer s", "tokens", "tokens/s"]
-    info = generator.info.label() if hasattr(generator.info, "label") else str(generator.info)
-    notes = [f"model: {info}, context {service.settings.local_ctx}, {service.settings.local_threads} threads"]
-    if first_tokens:
-        notes.append(
-            f"warm: first token p50 {statistics.median(first_tokens):.2f} s, max {max(first_tokens):.2f} s; "
-            f"decode {statistics.median(rates):.1f} tokens/s"
-        )
-    return (header, rows), notes
-
-
-# llama.cpp options tried by `rag bench llm --sweep`: each against the shipped settings.
-LLM_VARIANTS: list[dict[str, Any]] = [
-    {},
-    {"local_flash_attn": "on"},
-    {"local_flash_attn": "off"},
-    {"local_ubatch": 256},
-    {"local_ubatch": 1024, "local_batch": 2048},
-    {"local_flash_attn": "on", "local_kv_cache": "q8_0"},
-]
-
-
-def bench_llm_sweep(service: Any, questions: Sequence[str], max_tokens: int = 48) -> tuple[Table, list[str]]:
-    """Prompt and decode speed of the local model under each of LLM_VARIANTS, on the real reader
-    prompts of `questions`, and whether it writes the same answers (greedy) as the shipped one."""
-    from rag.answering.attribution import passage_sentences
-    from rag.answering.llm import Generator
-    from rag.answering.reader import ReaderConfig
-
-    settings = service.settings
-    prompts = []
-    for question in questions:
-        passages = service.search(question, settings.top_k)
-        reader = ReaderConfig.from_settings(settings)
-        context = reader.context(question, passages, passage_sentences(passages))
-        messages = service.prompts.reader_messages(question, context, None, reader.readings[0])
-        prompts.append([{"role": m.role.value, "content": m.content} for m in messages])
-    rows: list[list[str]] = []
-    reference: list[str] = []
-    for variant in LLM_VARIANTS:
-        generator = Generator(settings.model_copy(update={"llm": "local", **variant}))
-        try:
-            url = generator.local_url()
-            runs = [_complete(url, prompt, max_tokens) for prompt in [prompts[0], *prompts]][1:]  # warm
-        finally:
-            generator.close()
-        answers = [run["answer"] for run in runs]
-        reference = reference or answers
-        same = sum(a == b for a, b in zip(answers, reference, strict=True))
-        rows.append(
-            [
-                ", ".join(f"{k.removeprefix('local_')}={v}" for k, v in variant.items()) or "shipped",
-                _fmt(statistics.median(run["prompt_tps"] for run in runs)),
-                _fmt(statistics.median(run["prompt_n"] for run in runs), 0),
-                _fmt(statistics.median(run["prompt_s"] for run in runs), 2),
-                _fmt(statistics.median(run["decode_tps"] for run in runs)),
-                f"{same}/{len(runs)}",
-            ]
-        )
-    header = [
-        "llama.cpp options",
-        "prompt tokens/s",
-        "prompt tokens",
-        "prompt s",
-        "decode tokens/s",
-        "same answers",
-    ]
-    notes = [
-        f"{len(questions)} reader prompts (RAG_READER={settings.reader}, RAG_READER_TOKENS="
-        f"{settings.reader_tokens}), greedy, "
-        f"{max_tokens} tokens at most, {settings.local_threads} threads; p50 over the prompts"
-    ]
-    return (header, rows), notes
-
-
-def _complete(url: str, messages: list[dict[str, Any]], max_tokens: int) -> dict[str, Any]:
-    """One non-streamed answer from llama.cpp's server, with the timings it reports."""
-    import httpx
-
-    body = {"messages": messages, "max_tokens": max_tokens, "temperature": 0.0, "cache_prompt": False}
-    reply = httpx.post(f"{url}/chat/completions", json=body, timeout=300).json()
-    timings = reply.get("timings", {})
-    return {
-        "answer": reply["choices"][0]["message"]["content"],
-        "prompt_tps": float(timings.get("prompt_per_second", 0.0)),
-        "prompt_n": float(timings.get("prompt_n", 0)),
-        "prompt_s": float(timings.get("prompt_ms", 0.0)) / 1000,
-        "decode_tps": float(timings.get("predicted_per_second", 0.0)),
-    }
-
-
-class _DeltaCounter:
-    """Wraps a Generator: counts streamed deltas (≈ tokens) and times them."""
-
-    def __init__(self, generator: Any) -> None:
-        self._generator = generator
-        self.info = generator.info
-        self.reset()
-
-    def reset(self) -> None:
-        self.count = 0
-        self.first = 0.0
-        self.last = 0.0
-
-    def stream(self, messages: Any) -> Any:
-        for delta in self._generator.stream(messages):
-            now = time.perf_counter()
-            if self.count == 0:
-                self.first = now
-            self.count += 1
-            self.last = now
-            yield delta
-
-    def rate(self) -> float:
-        return (
-            (self.count - 1) / (self.last - self.first) if self.count > 1 and self.last > self.first else 0.0
-        )
-
-
-# --- peak memory of index, ask and the web app ----------------------------------------------------
-
-
-def peak_rss_mb(
-    command: Sequence[str], env: dict[str, str], until: Callable[[], bool] | None = None
-) -> tuple[float, int]:
-    """Peak resident memory (MB) of a child process, and its exit code.
-
-    With `until`, the child (a server) runs until `until()` returns True, then is stopped.
-    """
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if until is not None:
-        try:
-            until()
-        finally:
-            process.terminate()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_maxrss / 1024, process.returncode
-
-
-def bench_memory(settings: Settings, corpus: Path, question: str) -> tuple[Table, list[str]]:
-    """Peak RSS of `rag index`, `rag ask` and `rag serve` (+ one /ask call), each its own process."""
-    rag = [sys.executable, "-m", "rag.apps.cli.main"]
-    rows: list[list[str]] = []
-    with tempfile.TemporaryDirectory(prefix="rag-bench-memory-") as tmp:
-        env = {**os.environ, "RAG_INDEX_DIR": tmp, "RAG_LLM": "extractive"}
-        env.pop("RAG_CHROMA_HOST", None)
-        runs: list[tuple[str, list[str], Callable[[], bool] | None]] = [
-            (f"rag index {corpus.name}", [*rag, "index", str(corpus), "-q", "-c", "bench"], None),
-            ("rag index (again: unchanged)", [*rag, "index", str(corpus), "-q", "-c", "bench"], None),
-            ("rag ask --llm extractive", [*rag, "ask", question, "-c", "bench", "--llm", "extractive"], None),
-        ]
-        for name, command, until in runs:
-            started = time.perf_counter()
-            peak, code = peak_rss_mb(command, env, until)
-            rows.append([name, _fmt(peak, 0), _fmt(time.perf_counter() - started, 1), str(code)])
-        port = free_port()
-        served = [
-            *rag,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "-c",
-            "bench",
-            "--llm",
-            "extractive",
-        ]
-
-        def one_question() -> bool:
-            wait_for_http(f"http://127.0.0.1:{port}/", 300)
-            from gradio_client import Client
-
-            Client(f"http://127.0.0.1:{port}/", verbose=False).predict(question=question, api_name="/ask")
-            return True
-
-        started = time.perf_counter()
-        peak, _ = peak_rss_mb(served, env, one_question)
-        rows.append(
-            ["rag serve + one /ask (extractive)", _fmt(peak, 0), _fmt(time.perf_counter() - started, 1), "–"]
-        )
-    header = ["process", "peak RSS MB", "seconds", "exit"]
-    return (header, rows), ["each in its own process, peak resident set size from wait4()"]
-
-
-# --- load test of the web app ----------------------------------------------------------------------
-
-
-def wait_for_http(url: str, timeout: float) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
-
-
-@dataclass
-class LoadResult:
-    latencies_ms: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    max_queue: int = 0
-    wall_s: float = 0.0
-    refused: int = 0
-
-
-def run_load(
-    url: str, questions: Sequence[str], users: int, per_user: int, timeout: float = 300.0
-) -> LoadResult:
-    """`users` threads, each asking `per_user` questions through /ask in turn; bounded in time."""
-    from gradio_client import Client
-
-    result = LoadResult()
-    lock = threading.Lock()
-    deadline = time.monotonic() + timeout
-    start_together = threading.Barrier(users)
-
-    def user(number: int) -> None:
-        try:
-            client = Client(url, verbose=False)
-        except Exception as err:  # a user who cannot connect is an error, not a crash
-            with lock:
-                result.errors.extend([f"connect: {type(err).__name__}: {err}"] * per_user)
-            start_together.abort()
-            return
-        with contextlib.suppress(threading.BrokenBarrierError):
-            start_together.wait(timeout=120)
-        for turn in range(per_user):
-            question = questions[(number + turn) % len(questions)]
-            started = time.perf_counter()
-            try:
-                job = client.submit(question=question, api_name="/ask")
-                while not job.done():
-                    if time.monotonic() > deadline:
-                        job.cancel()
-                        raise TimeoutError("load test time limit reached")
-                    status = job.status()
-                    with lock:
-                        result.max_queue = max(result.max_queue, int(getattr(status, "queue_size", 0) or 0))
-                    time.sleep(0.05)
-                answer = job.result(timeout=max(1.0, deadline - time.monotonic()))
-                elapsed = (time.perf_counter() - started) * 1000
-                with lock:
-                    result.latencies_ms.append(elapsed)
-                    result.refused += bool(answer.get("refused"))
-            except Exception as err:
-                with lock:
-                    result.errors.append(f"{type(err).__name__}: {err}")
-        client.close() if hasattr(client, "close") else None
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=user, args=(n,), daemon=True) for n in range(users)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()) + 5)
-    result.wall_s = time.perf_counter() - started
-    return result
-
-
-def bench_load(
-    url: str, questions: Sequence[str], users: int = 20, per_user: int = 5, timeout: float = 300.0
-) -> tuple[Table, list[str], int]:
-    """One user alone first (the baseline), then `users` at once, same questions, same server."""
-    single = run_load(url, questions, 1, per_user, timeout)
-    crowd = run_load(url, questions, users, per_user, timeout)
-    header = ["users", "questions", "errors", "p50 ms", "p95 ms", "max ms", "answers/s", "max queue seen"]
-    rows = []
-    for count, result in ((1, single), (users, crowd)):
-        done = len(result.latencies_ms)
-        rows.append(
-            [
-                str(count),
-                f"{done}/{count * per_user}",
-                str(len(result.errors)),
-                _fmt(percentile(result.latencies_ms, 50), 0),
-                _fmt(percentile(result.latencies_ms, 95), 0),
-                _fmt(max(result.latencies_ms, default=0.0), 0),
-                _fmt(done / result.wall_s if result.wall_s else 0.0, 2),
-                str(result.max_queue),
-            ]
-        )
-    base = percentile(single.latencies_ms, 50) or 0.0
-    rate_crowd = len(crowd.latencies_ms) / max(crowd.wall_s, 1e-9)
-    rate_single = len(single.latencies_ms) / max(single.wall_s, 1e-9)
-    notes = [
-        f"{url}, /ask through gradio_client, {per_user} question(s) per user",
-        f"throughput {users} users vs 1: x{rate_crowd / max(rate_single, 1e-9):.2f};"
-        f" p50 latency x{(percentile(crowd.latencies_ms, 50) or 0.0) / max(base, 1e-9):.1f}",
-    ]
-    errors = single.errors + crowd.errors
-    notes += [f"error: {error}" for error in errors[:5]]
-    return (header, rows), notes, len(errors)

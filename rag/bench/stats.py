@@ -14,3 +14,8 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     position = (len(ordered) - 1) * q / 100
     low, high = math.floor(position), math.ceil(position)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def percentile_or_zero(values: Sequence[float], q: float) -> float:
+    """`percentile`, but 0.0 for no values: a figure to divide by or to print as a number."""
+    return percentile(values, q) or 0.0

@@ -284,13 +284,9 @@ def brief(
     until: UntilOpt = None,
 ) -> None:
     """Answer questions into a briefing (md, html, docx): answers with verbatim, attributed quotes."""
-    from rag.briefings.briefing import (
-        build_briefing,
-        format_for,
-        questions_from_args,
-        render_text,
-        write_briefing,
-    )
+    from rag.briefings.model import build_briefing
+    from rag.briefings.output import format_for, render_text, write_briefing
+    from rag.briefings.questions import questions_from_args
 
     chosen = format_for(out, fmt.value if fmt else None)
     if chosen == "docx" and out is None:
@@ -640,7 +636,7 @@ def bench_llm_command(
     """The local model: time to first token (question in) and tokens/s at the default context.
 
     --sweep: prompt and decode speed under several llama.cpp options, and whether the answers stay."""
-    from rag.bench.speed import bench_llm, bench_llm_sweep
+    from rag.bench.llm import bench_llm, bench_llm_sweep
 
     questions = read_questions(questions_file, limit)
     with open_service(collection=collection, llm="local") as service:
@@ -656,7 +652,7 @@ def bench_memory_command(
     corpus: Annotated[Path | None, typer.Argument(help="Articles to index [default: seeds/]")] = None,
 ) -> None:
     """Peak memory of `rag index`, `rag ask` and `rag serve`, each in its own process."""
-    from rag.bench.speed import bench_memory
+    from rag.bench.memory import bench_memory
 
     settings = load_settings()
     target = corpus or settings.seeds_dir
@@ -675,7 +671,7 @@ def bench_load_command(
 ) -> None:
     """N users asking through the web app's /ask at once (127.0.0.1, extractive answers)."""
     from rag.apps.web.app import build_app, ensure_indexed, launch, warm_up
-    from rag.bench.speed import bench_load
+    from rag.bench.load import bench_load
     from rag.net import free_port
 
     service = open_service(collection=collection, llm="extractive")

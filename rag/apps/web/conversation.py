@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from rag.briefings.briefing import DEFAULT_TITLE, Briefing, Section
+from rag.briefings.model import DEFAULT_TITLE, Briefing, Section
 
 
 @dataclass

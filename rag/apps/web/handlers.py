@@ -34,7 +34,8 @@ from rag.apps.web.render import (
     panel,
     retrieved_panel,
 )
-from rag.briefings.briefing import briefing_filename, section_of, write_briefing
+from rag.briefings.model import section_of
+from rag.briefings.output import briefing_filename, write_briefing
 from rag.errors import RagError
 from rag.inputs import check_filters
 from rag.service import RagService

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from rag import markdown
 from rag.apps.web.conversation import Turn, conversation_briefing
-from rag.briefings.briefing import one_line, render_markdown, safe_url
+from rag.briefings.markdown import render_markdown
+from rag.briefings.model import one_line, safe_url
 from rag.store.chroma import Facets
 from rag.types import Answer, Citation, Filters, Passage
 
