@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from rag.briefings.briefing import load_briefing_questions
 from rag.errors import UsageError
-from rag.evaluation.runner import load_questions
+from rag.evaluation.questions import load_questions
 from rag.ingest.loaders import LoadProblem
 
 BAD_JSONL = "\n".join(

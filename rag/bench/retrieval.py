@@ -11,8 +11,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rag.bench.stats import percentile
-from rag.evaluation.metrics import HitAtK, MeanReciprocalRank, StrictAnswerMatch
-from rag.evaluation.runner import Question, load_questions
+from rag.evaluation.metrics.answers import StrictAnswerMatch
+from rag.evaluation.metrics.retrieval import HitAtK, MeanReciprocalRank
+from rag.evaluation.questions import Question, load_questions
 from rag.retrieval.retriever import Filters, Passage, RetrievalConfig, Retriever
 
 PLAIN = {"date_boost": 0.0, "per_article": 10_000, "duplicate_overlap": 2.0, "merge_neighbours": 0}

@@ -568,7 +568,7 @@ def format_for(out: Path | None, fmt: str | None) -> Format:
 
 
 # ---------------------------------------------------------------------------------------------
-# Questions files (for `rag brief FILE`). rag/evaluation/runner.py has its own loader for now; the two
+# Questions files (for `rag brief FILE`). rag/evaluation/questions.py has its own loader for now; the two
 # may be merged.
 
 TEXT_QUESTION_SUFFIXES = {".txt", ".text", ""}
