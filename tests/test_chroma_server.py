@@ -52,7 +52,8 @@ def test_web_chat_and_eval_against_a_chroma_server(tmp_path: Path, chroma_server
 
     from rag.apps.web.app import build_app, launch
     from rag.bench.load import bench_load
-    from rag.evaluation.runner import EvalOptions, run_eval
+    from rag.evaluation.evaluator import EvalOptions
+    from rag.evaluation.runner import run_eval
 
     settings = Settings(
         index_dir=tmp_path / "local-index",

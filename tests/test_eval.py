@@ -13,8 +13,11 @@ from typer.testing import CliRunner
 
 from rag.apps.cli.main import app
 from rag.errors import UsageError
+from rag.evaluation.evaluator import EvalOptions, Evaluation
+from rag.evaluation.questions import Question, load_questions
+from rag.evaluation.results import ResultRecord
 from rag.evaluation.run_dir import read_results
-from rag.evaluation.runner import EvalOptions, Evaluation, Question, load_questions, run_eval
+from rag.evaluation.runner import run_eval
 from rag.service import RagService
 from rag.settings import Settings
 from rag.types import Filters
@@ -244,7 +247,7 @@ def test_resume_skips_done_questions(
     asked: list[str] = []
     original = Evaluation.evaluate
 
-    def spy(self: Evaluation, question: Question) -> dict[str, Any]:
+    def spy(self: Evaluation, question: Question) -> ResultRecord:
         asked.append(question.id)
         return original(self, question)
 
@@ -347,7 +350,7 @@ def test_judging_the_answers_of_an_earlier_run(
     indexed: Settings, first_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What `--judge` does to a finished run's answers when its command is run again."""
-    from rag.evaluation.metrics import JudgedAnswerMatch
+    from rag.evaluation.metrics.answers import JudgedAnswerMatch
 
     from .test_metrics import FakeLlm
 

@@ -9,25 +9,19 @@ import pytest
 from llama_index.core.llms import ChatMessage
 
 from rag.bench.stats import percentile
-from rag.evaluation.metrics import (
-    CitationPrecision,
-    CitationValidity,
-    EvidenceCoverage,
-    EvidenceRecall,
-    HitAtK,
+from rag.evaluation.metrics.aggregate import LatencyPercentiles, aggregate
+from rag.evaluation.metrics.answers import (
     JudgedAnswerMatch,
-    LatencyPercentiles,
-    MeanReciprocalRank,
     RefusalRates,
     RightDraftDropped,
-    StoredText,
     StrictAnswerMatch,
     SupportedAnswer,
     WrongButCited,
-    aggregate,
-    answer_tokens,
-    mean,
 )
+from rag.evaluation.metrics.base import mean
+from rag.evaluation.metrics.citations import CitationPrecision, CitationValidity, StoredText
+from rag.evaluation.metrics.retrieval import EvidenceCoverage, EvidenceRecall, HitAtK, MeanReciprocalRank
+from rag.evaluation.metrics.text import answer_tokens
 
 GOLD = ["gold-a"]
 RANK_3 = ["x", "y", "gold-a", "z", "gold-a", "w"]

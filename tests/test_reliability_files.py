@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from rag.briefings.questions import load_briefing_questions
 from rag.errors import UsageError
-from rag.evaluation.runner import load_questions
+from rag.evaluation.questions import load_questions
 from rag.types import LoadProblem
 
 BAD_JSONL = "\n".join(

@@ -11,8 +11,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rag.bench.stats import percentile_or_zero
-from rag.evaluation.metrics import HitAtK, MeanReciprocalRank, StrictAnswerMatch
-from rag.evaluation.runner import Question, load_questions
+from rag.evaluation.metrics.answers import StrictAnswerMatch
+from rag.evaluation.metrics.retrieval import HitAtK, MeanReciprocalRank
+from rag.evaluation.questions import Question, load_questions
 from rag.retrieval.retriever import RetrievalConfig, Retriever
 from rag.types import Filters, Passage
 

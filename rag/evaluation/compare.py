@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import UsageError
+from rag.evaluation.results import ResultRecord
 from rag.evaluation.run_dir import REPORT_JSON, RESULTS, read_json, read_results
 
 
@@ -37,7 +38,7 @@ class Comparison:
 FLIP_MEASURES = ("hit@5", "strict", "judged", "refusal_correct")
 
 
-def load_run(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def load_run(folder: Path) -> tuple[dict[str, Any], list[ResultRecord]]:
     report = read_json(folder / REPORT_JSON)
     if not isinstance(report, dict):
         raise UsageError(f"{folder} holds no report.json: is it a finished `rag eval` run folder?")

@@ -10,9 +10,10 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rag.evaluation.compare import Comparison
+from rag.evaluation.results import ResultRecord
 
 FAILED_SHOWN = 200  # the HTML page lists at most this many failed questions
 
@@ -47,7 +48,7 @@ def metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str, float | None
     return rows
 
 
-def failure_reasons(record: Mapping[str, Any]) -> list[str]:
+def failure_reasons(record: ResultRecord) -> list[str]:
     """Why a question counts as failed; empty when it did not."""
     metrics = record.get("metrics", {})
     reasons = []
@@ -66,7 +67,7 @@ def failure_reasons(record: Mapping[str, Any]) -> list[str]:
     return reasons
 
 
-def judge_verdict(record: Mapping[str, Any]) -> str:
+def judge_verdict(record: ResultRecord) -> str:
     """The LLM judge's verdict on an answer, for a reader to check: yes, no, or not asked."""
     judged = record.get("metrics", {}).get("judged")
     return "–" if judged is None else ("yes" if judged == 1.0 else "no")
@@ -105,7 +106,7 @@ def md_cell(text: Any) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def render_markdown(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> str:
+def render_markdown(report: Mapping[str, Any], records: Sequence[ResultRecord]) -> str:
     metrics = report.get("metrics", {})
     lines = ["# Evaluation report", ""]
     lines += [f"- **{name}**: {md_cell(value)}" for name, value in header_lines(report)]
@@ -250,7 +251,7 @@ def histogram(values: Sequence[float], title: str, marks: Mapping[str, float | N
     return "".join(parts)
 
 
-def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> str:
+def render_html(report: Mapping[str, Any], records: Sequence[ResultRecord]) -> str:
     metrics = report.get("metrics", {})
     out = [
         "<!doctype html>",
@@ -272,11 +273,11 @@ def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]])
             for name, values in latency.items()
         ]
         out.append("</table>")
-        stage = "total" if "total" in latency else "retrieve"
+        stage: Literal["total", "retrieve"] = "total" if "total" in latency else "retrieve"
         values = [
-            float(record["latency_ms"][stage])
+            float(timing)
             for record in records
-            if record.get("latency_ms", {}).get(stage) is not None and not record.get("error")
+            if (timing := record.get("latency_ms", {}).get(stage)) is not None and not record.get("error")
         ]
         out.append(histogram(values, f"{stage} latency per question", latency.get(stage, {})))
     problems = report.get("problems") or []
@@ -301,7 +302,7 @@ def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]])
     return "\n".join(out) + "\n"
 
 
-def failed_row(record: Mapping[str, Any]) -> str:
+def failed_row(record: ResultRecord) -> str:
     gold = record.get("gold", {})
     gold_ids = set(gold.get("doc_ids", []))
     answers = " / ".join(gold.get("answers", [])) or "(unanswerable)"
@@ -322,7 +323,7 @@ def failed_row(record: Mapping[str, Any]) -> str:
     )
 
 
-def write_reports(out: Path, report: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> None:
+def write_reports(out: Path, report: Mapping[str, Any], records: Sequence[ResultRecord]) -> None:
     for name, text in (
         ("report.md", render_markdown(report, records)),
         ("report.html", render_html(report, records)),

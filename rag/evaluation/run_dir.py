@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from rag.evaluation.results import ResultRecord
 
 RESULTS = "results.jsonl"  # one record a question, appended as the run goes
 RUN_STATE = "run.json"  # what the run was started with: a resumed run must match it
 REPORT_JSON = "report.json"
 
 
-def read_results(path: Path) -> list[dict[str, Any]]:
-    """The records of a results.jsonl; a torn last line (a kill mid-write) is ignored."""
+def read_results(path: Path) -> list[ResultRecord]:
+    """The records of a results.jsonl; a torn last line (a kill mid-write) is ignored. Records
+    of older versions load as they are (without the keys those did not write)."""
     if not path.exists():
         return []
-    records = []
+    records: list[ResultRecord] = []
     for line in path.read_text(encoding="utf-8").split("\n"):
         if not line.strip():
             continue
@@ -25,7 +28,7 @@ def read_results(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
         if isinstance(record, dict) and "id" in record:
-            records.append(record)
+            records.append(cast(ResultRecord, record))  # as written: other keys are not checked
     return records
 
 

@@ -483,8 +483,9 @@ def eval_run(
 
     --source/--since/--until narrow the search for every question, as in `rag ask`."""
     existing_questions_file(questions_file)
+    from rag.evaluation.evaluator import EvalOptions
     from rag.evaluation.report import format_summary
-    from rag.evaluation.runner import EvalOptions, run_eval
+    from rag.evaluation.runner import run_eval
 
     settings = load_settings(collection=collection, llm=llm.value if llm else None)
     options = EvalOptions(
@@ -570,7 +571,7 @@ def read_questions(questions_file: Path | None, limit: int | None) -> list[str]:
     if questions_file is None:
         return SEED_QUESTIONS[:limit]
     existing_questions_file(questions_file)
-    from rag.evaluation.runner import load_questions
+    from rag.evaluation.questions import load_questions
 
     return [question.question for question in load_questions(questions_file).questions[:limit]]
 
