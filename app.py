@@ -8,7 +8,8 @@ import signal
 
 import typer
 
-from rag.apps.cli.main import serve, terminate
+from rag.apps.cli.corpus import serve
+from rag.apps.cli.main import terminate
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, terminate)  # unwinds like Ctrl-C: the local model is stopped

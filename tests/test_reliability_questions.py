@@ -113,7 +113,7 @@ def test_the_cli_and_the_web_chat_check_filters_alike() -> None:
 
 
 def test_rag_debug_shows_the_traceback_of_an_unexpected_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rag.apps.cli import main as cli
+    from rag.apps.cli import common as cli
 
     @cli.friendly_errors
     def broken() -> None:

@@ -14,7 +14,7 @@ from gradio_client import Client
 from playwright.sync_api import Browser
 from typer.testing import CliRunner
 
-from rag.apps.cli import main as cli
+from rag.apps.cli import corpus as cli
 from rag.apps.cli.main import app
 from rag.apps.web import app as web
 from rag.errors import ConfigError
