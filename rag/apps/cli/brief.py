@@ -67,13 +67,9 @@ def brief(
     until: UntilOpt = None,
 ) -> None:
     """Answer questions into a briefing (md, html, docx): answers with verbatim, attributed quotes."""
-    from rag.briefings.briefing import (
-        build_briefing,
-        format_for,
-        questions_from_args,
-        render_text,
-        write_briefing,
-    )
+    from rag.briefings.model import build_briefing
+    from rag.briefings.output import format_for, render_text, write_briefing
+    from rag.briefings.questions import questions_from_args
 
     chosen = format_for(out, fmt.value if fmt else None)
     if chosen == "docx" and out is None:
