@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser, Page, Playwright
 
-from rag.apps.web.app import build_app, ensure_indexed, launch, warm_up
-from rag.net import free_port
+from rag.apps.web.app import serving_in_background
 from rag.service import RagService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,18 +30,9 @@ WATCH_STREAM = """() => {
 }"""
 
 
-@contextmanager
-def serving(service: RagService) -> Iterator[str]:
-    """The app as `rag serve` runs it (seeds indexed when empty, models warm), in this process."""
-    ensure_indexed(service)
-    warm_up(service)
-    demo = build_app(service)
-    port = free_port()
-    launch(demo, "127.0.0.1", port, settings=service.settings, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+def serving(service: RagService) -> AbstractContextManager[str]:
+    """The app as `rag serve` runs it, in this process (the product's own background server)."""
+    return serving_in_background(service)
 
 
 def launch_chromium(playwright: Playwright) -> Browser:

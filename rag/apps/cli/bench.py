@@ -162,22 +162,14 @@ def bench_load_command(
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds for the whole test.")] = 300,
 ) -> None:
     """N users asking through the web app's /ask at once (127.0.0.1, extractive answers)."""
-    from rag.apps.web.app import build_app, ensure_indexed, launch, warm_up
+    from rag.apps.web.app import serving_in_background
     from rag.bench.load import bench_load
-    from rag.net import free_port
 
     service = open_service(collection=collection, llm="extractive")
-    ensure_indexed(service)
-    warm_up(service)
-    demo = build_app(service)
-    port = free_port()
-    launch(demo, "127.0.0.1", port, settings=service.settings, prevent_thread_lock=True, quiet=True)
-    try:
+    with serving_in_background(service) as url:
         table, notes, errors = bench_load(
-            f"http://127.0.0.1:{port}/", read_questions(questions_file, None), users, questions, timeout
+            url, read_questions(questions_file, None), users, questions, timeout
         )
-    finally:
-        demo.close()
     print_table(table, notes, f"rag bench load --users {users} --questions {questions}")
     if errors:
         raise typer.Exit(1)

@@ -8,6 +8,8 @@ static/, read when the page is built and launched.
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from rag.apps.web.articles import UPLOAD_TYPES
 from rag.apps.web.handlers import WebChat
 from rag.apps.web.render import empty_panel
 from rag.errors import LlmError
+from rag.net import free_port
 from rag.service import RagService
 from rag.settings import Settings
 
@@ -251,6 +254,21 @@ def launch(
         show_error=True,
         **kwargs,
     )
+
+
+@contextmanager
+def serving_in_background(service: RagService) -> Iterator[str]:
+    """The app as `rag serve` runs it (seeds indexed when empty, models warm), on a free local
+    port in this process, for `rag bench load` and the browser tests; yields its URL."""
+    ensure_indexed(service)
+    warm_up(service)
+    demo = build_app(service)
+    port = free_port()
+    launch(demo, "127.0.0.1", port, settings=service.settings, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
 
 
 def has_display() -> bool:
