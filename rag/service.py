@@ -292,6 +292,7 @@ class RagService:
             self.prompts,
             self.settings.refusal_threshold,
             ReaderConfig.from_settings(self.settings),
+            self.retriever(collection).term_rarity,
         )
 
 

@@ -60,13 +60,16 @@ class Settings(BaseSettings):
     # Scores are llama-index's exp(-cosine distance); calibrated on the seed and benchmark
     # questions (see docs/benchmarks.md).
     refusal_threshold: float = 0.45
-    # What the model reads (rag/answering/reader.py): "sentences", the best few passage sentences; or
-    # "passages", the first passages headed by their article and trimmed to reader_tokens in all
-    # (more right answers, fewer wrong ones, 2-3x the prompt: docs/benchmarks.md).
-    reader: Literal["sentences", "passages", "sentences-then-passages"] = "sentences"
+    # What the model reads (rag/answering/reader.py): "articles", the best passage sentences
+    # under their article's header (title, outlet, author, date); "sentences", the same
+    # sentences bare; "passages", whole passages trimmed to reader_tokens in all; "A-then-B":
+    # B only when A answered nothing. Measured in docs/benchmarks.md.
+    reader: Literal[
+        "articles", "sentences", "passages", "sentences-then-passages", "articles-then-passages"
+    ] = "articles"
     evidence_sentences: int = Field(8, ge=1, le=40)
     reader_tokens: int = Field(500, ge=100, le=3000)
-    reader_passages: int = Field(3, ge=1, le=10)
+    reader_passages: int = Field(4, ge=1, le=10)  # articles (or passages) the model reads at most
 
     debug: bool = Field(False, description="show the traceback of an unexpected error")
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
 
-from rag.answering.answerer import CitationLedger, with_marker
+from rag.answering.answerer import Answerer, CitationLedger, with_marker
 from rag.answering.attribution import content_terms, find_support, passage_sentences, sentence_bounds
 from rag.errors import UsageError
 from rag.ingest.loaders import load_corpus
@@ -28,6 +30,16 @@ def test_sentence_bounds_keep_offsets() -> None:
     text = 'He said "no." Then he left.\nA new line! And 3.5 percent.'
     pieces = [text[s:e] for s, e in sentence_bounds(text)]
     assert pieces == ['He said "no."', "Then he left.", "A new line!", "And 3.5 percent."]
+
+
+def test_titles_and_initials_do_not_end_a_sentence() -> None:
+    text = "Gov. Ron DeSantis spoke. The U.S. President met Lt. Nyota Uhura and Dr. Jill Biden. It rained."
+    pieces = [text[s:e] for s, e in sentence_bounds(text)]
+    assert pieces == [
+        "Gov. Ron DeSantis spoke.",
+        "The U.S. President met Lt. Nyota Uhura and Dr. Jill Biden.",
+        "It rained.",
+    ]
 
 
 def test_support_requires_the_numbers_to_be_in_the_quote() -> None:
@@ -193,3 +205,31 @@ def test_a_number_from_the_question_must_not_be_contradicted() -> None:
     question = "How many civilians were killed in the attack on Ganja on October 11?"
     claim = "4 civilians were killed in the attack on Ganja on October 11."
     assert find_support(claim, spans, question=question) is None
+
+
+def test_rarity_weighs_the_words_the_collection_seldom_uses(seeded_service: RagService) -> None:
+    rarity = seeded_service.retriever("seeds").term_rarity(["ganja", "azerbaijan", "neanderth"])
+    assert rarity["neanderth"] > rarity["ganja"] > 0  # a word no chunk holds is the rarest
+    assert rarity["neanderth"] >= rarity["azerbaijan"]
+
+
+def test_an_answer_must_come_from_an_article_about_what_was_asked(seeded_service: RagService) -> None:
+    """The quote may say a fact, but its article must hold most of the question's rare words:
+    the Physics prize article does not answer a question about the Medicine prize."""
+    common = {"won": 0.5, "nobel": 2.0, "prize": 1.0}  # IDF-like: news often says these
+
+    def rarity(terms: Iterable[str]) -> dict[str, float]:
+        return {term: common.get(term, 6.0) for term in terms}
+
+    answerer = Answerer(
+        seeded_service.retriever("seeds"), None, seeded_service.prompts, 0.45, term_rarity=rarity
+    )
+    physics = Passage(
+        "p", "Three share the Nobel Prize in Physics", "S", "A", "2022-10-04", "u",
+        "Alain Aspect, John Clauser and Anton Zeilinger won the Nobel Prize in Physics.", 0, 78, 0.9,
+    )  # fmt: skip
+    (span,) = passage_sentences([physics])
+    assert answerer.about_the_question("Who won the Nobel Prize in Physics?", [span], [physics])
+    other = "Who won the Nobel Prize in Physiology or Medicine for sequencing Neanderthal DNA?"
+    assert not answerer.about_the_question(other, [span], [physics])
+    assert seeded_service.answerer().term_rarity is not None  # the service wires BM25's IDF in

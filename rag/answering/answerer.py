@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from rag.answering.attribution import (
+    SENTENCE_END,
     Span,
     content_terms,
     find_support,
@@ -43,6 +44,10 @@ from rag.types import (
 )
 
 NOT_IN_CORPUS = "NOT_IN_CORPUS"
+# Share of the question's rarity-weighted words the supporting articles must hold (calibrated on
+# the dev and unanswerable sets: docs/benchmarks.md).
+MIN_QUESTION_COVERAGE = 0.35
+TermRarity = Callable[[Iterable[str]], dict[str, float]]
 REFUSAL_PHRASES = re.compile(
     r"NOT_IN_CORPUS|\b(?:do(?:es)?n[o’']?t|do(?:es)? not)\s+(?:contain|mention|provide|say|"
     r"include|specify|state|answer|have)\b|\bno (?:information|mention|details?)\b|"
@@ -50,8 +55,6 @@ REFUSAL_PHRASES = re.compile(
     r"\b(?:cannot|can't|unable to) (?:be )?(?:answer|determine|find|say)",
     re.IGNORECASE,
 )
-# Where the draft may end a sentence: terminal punctuation, closing quotes, then a new sentence.
-DRAFT_SENTENCE_END = re.compile(r"[.!?][\"”’')\]]*\s+(?=[\"“‘'(\[]?[A-Z0-9])")
 
 
 class CitationLedger:
@@ -103,12 +106,14 @@ class Answerer:
         prompts: Prompts,
         refusal_threshold: float,
         reader: ReaderConfig | None = None,
+        term_rarity: TermRarity | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
         self.prompts = prompts
         self.refusal_threshold = refusal_threshold
         self.reader = reader or ReaderConfig()
+        self.term_rarity = term_rarity
         self.info = generator.info if generator else LlmInfo("extractive", "none (quoted sentences)")
 
     def ask(self, question: str, **kwargs: object) -> Answer:
@@ -192,7 +197,7 @@ class Answerer:
     ) -> Iterator[Draft | Sentence]:
         """One reading: the model reads this context, and each sentence of its draft is attributed."""
         assert self.generator is not None
-        context = self.reader.context(question, passages, spans, reading)
+        context = self.reader.context(question, passages, spans, reading, asked_on)
         # Support is sought in the passages the model read, whole: an answer may rest on a
         # sentence the budget left out, and every quote is still the article's own text.
         shown = {item.passage_index for item in context.passages}
@@ -207,13 +212,13 @@ class Answerer:
             pending += delta
             if NOT_IN_CORPUS.startswith(pending.strip()) or NOT_IN_CORPUS in pending:
                 continue  # hold the sentinel back: it is a refusal, not text to show
-            boundary = DRAFT_SENTENCE_END.search(pending)
+            boundary = SENTENCE_END.search(pending)
             while boundary:
                 done, pending = pending[: boundary.end()], pending[boundary.end() :]
                 cited = self.attribute(done, question, context, support_spans, ledger)
                 if cited:
                     yield Sentence(cited)
-                boundary = DRAFT_SENTENCE_END.search(pending)
+                boundary = SENTENCE_END.search(pending)
             yield Draft(strip_markers(pending))
         for sentence in split_sentences(pending):
             cited = self.attribute(sentence, question, context, support_spans, ledger)
@@ -233,10 +238,36 @@ class Answerer:
         }
         years = {p.published[:4] for p in ledger.passages if p.published[:4].isdigit()}
         support = find_support(sentence, spans, hinted, question, known=years)
-        if support is not None:
-            return with_marker(sentence, *sorted({ledger.cite(span) for span in support.spans}))
-        byline = byline_support(sentence, question, context, ledger.passages)
-        return with_marker(sentence, ledger.cite(byline)) if byline else None
+        chosen = list(support.spans) if support else []
+        if not chosen and (byline := byline_support(sentence, question, context, ledger.passages)):
+            chosen = [byline]
+        if not chosen or not self.about_the_question(question, chosen, ledger.passages):
+            return None
+        return with_marker(sentence, *sorted({ledger.cite(span) for span in chosen}))
+
+    def about_the_question(self, question: str, support: Sequence[Span], passages: Sequence[Passage]) -> bool:
+        """The supporting articles hold most of what is rare in the question.
+
+        The question's content words are weighed by how rare they are in the collection (BM25's
+        IDF), and the articles of the quotes (title and retrieved passages) must hold
+        `MIN_QUESTION_COVERAGE` of that weight. A question about an event the corpus does not
+        cover ("the Nobel Prize in Physiology or Medicine") then cannot be answered from an
+        article about a neighbouring one (the Physics prize): its rare words are not there.
+        """
+        if self.term_rarity is None:
+            return True
+        weights = self.term_rarity(set(content_terms(question)))
+        total = sum(weights.values())
+        if total <= 0:
+            return True
+        articles = {passages[span.passage_index].doc_id for span in support}
+        held: set[str] = set()
+        for passage in passages:
+            if passage.doc_id in articles:
+                held |= set(content_terms(f"{passage.title} {passage.text}"))
+        return (
+            sum(weight for term, weight in weights.items() if term in held) >= MIN_QUESTION_COVERAGE * total
+        )
 
     def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """A follow-up rewritten to stand alone, so retrieval finds the same story."""

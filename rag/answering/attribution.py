@@ -41,7 +41,13 @@ NUMBER_WORDS = {
 }  # fmt: skip
 
 WORD = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
-SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’')\]]*\s+(?=[\"“‘'(\[]?[A-Z0-9])")
+# A period after an initial or a title ("U.S. President", "Lt. Nyota Uhura", "Gov. Ron
+# DeSantis") does not end a sentence.
+NOT_AN_ABBREVIATION = (
+    r"(?<!\b[A-Z])(?<!\b(?:Mr|Ms|Dr|Lt|St|Jr|Sr|No))(?<!\b(?:Mrs|Gov|Rep|Sen|Gen|Col|Sgt|Rev|Maj))(?<!\bCapt)"
+)
+# The end of a sentence: terminal punctuation, closing quotes, then a new sentence's start.
+SENTENCE_END = re.compile(NOT_AN_ABBREVIATION + r"[.!?][\"”’')\]]*\s+(?=[\"“‘'(\[]?[A-Z0-9])")
 MARKER = re.compile(r"\s*\[(\d{1,2})\]")
 
 MIN_SUPPORT = 0.5  # share of an answer sentence's weighted content words found in its quote
@@ -122,7 +128,8 @@ def sentence_bounds(text: str) -> list[tuple[int, int]]:
     for line in re.finditer(r"[^\n]+", text):
         cursor = line.start()
         for gap in SENTENCE_END.finditer(line.group()):
-            # The gap holds closing quotes (kept with the sentence) then whitespace.
+            # The gap holds the punctuation and closing quotes (kept with the sentence), then
+            # whitespace.
             end = line.start() + gap.start() + len(gap.group().rstrip())
             bounds.append((cursor, end))
             cursor = line.start() + gap.end()

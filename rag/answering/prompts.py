@@ -6,10 +6,11 @@ Wording lives in the files, not in code: changing a prompt is an edit of prompts
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from llama_index.core.llms import ChatMessage
+from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.core.prompts import PromptTemplate
 
 from rag.answering.llm import make_messages
@@ -26,6 +27,7 @@ class Prompts:
     sentence: PromptTemplate
     condense: PromptTemplate
     refusal: str
+    examples: tuple[ChatMessage, ...] = ()  # worked questions shown before the real one
 
     @classmethod
     def load(cls, directory: Path) -> Prompts:
@@ -41,6 +43,7 @@ class Prompts:
             sentence=PromptTemplate(read("sentence.txt")),
             condense=PromptTemplate(read("condense.txt")),
             refusal=read("refusal.txt").strip(),
+            examples=parse_examples(read("answer_examples.txt")),
         )
 
     def reader_messages(
@@ -58,4 +61,20 @@ class Prompts:
             passages=render_passages(context, self.passage),
             question=question,
         )
-        return make_messages(self.system, user)
+        system, question_turn = make_messages(self.system, user)
+        # The examples come right after the system prompt and never change, so llama.cpp's
+        # prompt cache reads them once: they cost the first question only.
+        return [system, *self.examples, question_turn]
+
+
+EXAMPLE_TURN = re.compile(r"^### (user|assistant)\s*$", re.MULTILINE)
+
+
+def parse_examples(text: str) -> tuple[ChatMessage, ...]:
+    """`### user` / `### assistant` sections: the worked examples as chat turns."""
+    parts = EXAMPLE_TURN.split(text)[1:]
+    roles = {"user": MessageRole.USER, "assistant": MessageRole.ASSISTANT}
+    return tuple(
+        ChatMessage(role=roles[role], content=body.strip())
+        for role, body in zip(parts[::2], parts[1::2], strict=True)
+    )

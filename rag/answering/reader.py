@@ -1,11 +1,14 @@
 """Stage 5b: what the model reads (RAG_READER).
 
-`sentences` (default): the best 8 passage sentences, numbered, best first: ~250 prompt tokens.
-`passages`: the first passages, each headed by its article (title, outlet, author, date) and
-trimmed around its best sentences with their neighbours, up to `RAG_READER_TOKENS` in all. On the
-dev questions it answers more of them right and far fewer wrongly, but reads 2-3 times longer
-on two cores (~45 prompt tokens a second) and refuses more often (docs/benchmarks.md).
-`sentences-then-passages`: the sentences first; the passages only when those answered nothing.
+`articles` (default): the best 8 passage sentences (most of the question's words) from at most
+4 articles, under each article's header (title, outlet, author, date): headlines often name
+what the sentences only call "the show" or "the company". ~350 prompt tokens.
+`sentences`: the same kind of sentences, numbered on their own, no headers (~250 tokens).
+`passages`: the first passages, each headed by its article and trimmed around its best
+sentences with their neighbours, up to `RAG_READER_TOKENS` in all.
+`A-then-B`: reading B only when reading A answered nothing.
+When the question's date is known, only the passages of the days it asks about are read, if
+there are any. docs/benchmarks.md has what each reader gave on the dev questions.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from dataclasses import dataclass
 from llama_index.core.prompts import PromptTemplate
 
 from rag.answering.attribution import Span, content_terms
+from rag.retrieval.ranking import date_window
 from rag.settings import Settings
-from rag.types import Passage
+from rag.types import Passage, day_number
 
 CHARS_PER_TOKEN = 4.0  # English news text in Qwen's tokenizer: ~4 characters a token
 GAP = " … "  # between the kept sentences of a passage where some were left out
@@ -69,10 +73,10 @@ class ReaderContext:
 class ReaderConfig:
     """RAG_READER and its sizes: which context the model reads."""
 
-    mode: str = "sentences"  # or "passages", or "sentences-then-passages"
+    mode: str = "articles"  # or "sentences", "passages", "A-then-B"
     sentences: int = 8
     tokens: int = 500
-    passages: int = 3
+    passages: int = 4
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReaderConfig:
@@ -87,11 +91,40 @@ class ReaderConfig:
         return tuple(self.mode.split("-then-"))
 
     def context(
-        self, question: str, passages: Sequence[Passage], spans: Sequence[Span], reading: str | None = None
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        spans: Sequence[Span],
+        reading: str | None = None,
+        asked_on: str | None = None,
     ) -> ReaderContext:
-        if (reading or self.readings[0]) == "passages":
+        recent = passages_of_the_days_asked(question, passages, asked_on)
+        if recent:
+            spans = [span for span in spans if span.passage_index in recent]
+        reading = reading or self.readings[0]
+        if reading == "passages":
             return build_context(question, passages, spans, self.tokens, self.passages)
+        if reading == "articles":
+            return sentences_by_article(question, passages, spans, self.sentences, self.passages)
         return select_sentences(question, spans, self.sentences)
+
+
+WINDOW_SLACK_DAYS = 7  # a story of the week before "this week" still counts as recent
+
+
+def passages_of_the_days_asked(question: str, passages: Sequence[Passage], asked_on: str | None) -> set[int]:
+    """The passages published in the days the question means ("this week": the 8 days before it
+    was asked, and a week's slack), when the question's date is known.
+
+    The small model takes the first plausible article it reads: an older story of the same
+    kind ("Liz Truss became prime minister" for a question asked after Rishi Sunak did) must
+    not be read beside this week's when this week's is there (docs/benchmarks.md).
+    """
+    window = date_window(question, asked_on)
+    if window is None:
+        return set()
+    first, last = window[0].toordinal() - WINDOW_SLACK_DAYS, window[1].toordinal()
+    return {index for index, passage in enumerate(passages) if first <= day_number(passage.published) <= last}
 
 
 def passage_header(passage: Passage) -> str:
@@ -186,6 +219,41 @@ def select_sentences(question: str, spans: Sequence[Span], limit: int) -> Reader
     best = sorted(unique.values(), key=rank, reverse=True)[:limit]
     return ReaderContext(
         tuple(ReaderPassage(n, span.passage_index, "", (span,)) for n, span in enumerate(best, start=1))
+    )
+
+
+def sentences_by_article(
+    question: str, passages: Sequence[Passage], spans: Sequence[Span], limit: int, max_articles: int
+) -> ReaderContext:
+    """The best `limit` sentences (as `select_sentences` ranks them) from at most `max_articles`
+    articles, shown under their article's header (title, outlet, author, date), the article with
+    the best sentence first, each article's sentences in its own order."""
+    ranked = select_sentences(question, spans, len(spans))
+    groups: dict[str, list[Span]] = {}
+    first_passage: dict[str, int] = {}
+    taken = 0
+    for shown in ranked.passages:
+        span = shown.spans[0]
+        doc = passages[span.passage_index].doc_id
+        if doc not in groups and len(groups) == max_articles:
+            continue
+        if any(other.start == span.start for other in groups.get(doc, [])):
+            continue
+        groups.setdefault(doc, []).append(span)
+        first_passage.setdefault(doc, span.passage_index)
+        taken += 1
+        if taken == limit:
+            break
+    return ReaderContext(
+        tuple(
+            ReaderPassage(
+                number,
+                first_passage[doc],
+                passage_header(passages[first_passage[doc]]),
+                tuple(sorted(group, key=lambda span: span.start)),
+            )
+            for number, (doc, group) in enumerate(groups.items(), start=1)
+        )
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -66,6 +66,11 @@ class Retriever:
         clone.__dict__.update(self.__dict__)
         clone.config = config
         return clone
+
+    def term_rarity(self, terms: Iterable[str]) -> dict[str, float]:
+        """How rare each stemmed term is in the collection (BM25's IDF); empty without BM25."""
+        lexical = self._lexical() if self._lexical else None
+        return lexical.rarity(terms) if lexical is not None else {}
 
     def retrieve(self, question: str, k: int, filters: Filters | None = None) -> list[Passage]:
         with chroma_errors():  # a Chroma server gone away: a StoreError, not httpx's exception

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,23 @@ class LexicalIndex:
             weight_mask=mask.astype(int) if mask is not None else None,
         )
         return [(int(row), float(score)) for row, score in zip(rows[0], scores[0], strict=True) if score > 0]
+
+    def rarity(self, terms: Iterable[str]) -> dict[str, float]:
+        """Each stemmed term's inverse document frequency over the chunks, log((N+1)/(df+1)):
+        a term no chunk holds is as rare as can be. Terms are stemmed as BM25 stems them."""
+        bm25 = self.retriever.bm25
+        vocab, starts = bm25.vocab_dict, bm25.scores["indptr"]
+        chunks = int(bm25.scores["num_docs"])
+
+        def frequency(term: str) -> int:
+            column = vocab.get(term)
+            return (
+                int(starts[column + 1] - starts[column])
+                if column is not None and column + 1 < len(starts)
+                else 0
+            )
+
+        return {term: math.log((chunks + 1) / (frequency(term) + 1)) for term in terms}
 
     def mask(
         self, sources: tuple[str, ...], since_day: int | None, until_day: int | None
