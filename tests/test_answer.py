@@ -8,6 +8,7 @@ import pytest
 
 from rag.answering.answerer import Answerer, CitationLedger, with_marker
 from rag.answering.attribution import content_terms, find_support, passage_sentences, sentence_bounds
+from rag.answering.reader import ReaderContext, ReaderPassage, passage_header
 from rag.errors import UsageError
 from rag.ingest.loaders import load_corpus
 from rag.inputs import check_question
@@ -233,3 +234,21 @@ def test_an_answer_must_come_from_an_article_about_what_was_asked(seeded_service
     other = "Who won the Nobel Prize in Physiology or Medicine for sequencing Neanderthal DNA?"
     assert not answerer.about_the_question(other, [span], [physics])
     assert seeded_service.answerer().term_rarity is not None  # the service wires BM25's IDF in
+
+
+def test_an_answer_the_headline_states_cites_that_article(seeded_service: RagService) -> None:
+    """ "BA.5" is only in the title of the article the model read: it cites that article."""
+    variant = Passage(
+        "v", "BA.5: the 'worst variant' is here", "CNN", "A", "2022-07-12", "u",
+        "The variant spreads faster than any before it. Doctors urge boosters.", 0, 70, 0.9,
+    )  # fmt: skip
+    spans = passage_sentences([variant])
+    context = ReaderContext((ReaderPassage(1, 0, passage_header(variant), tuple(spans)),))
+    ledger = CitationLedger([variant])
+    answerer = seeded_service.answerer()
+    question = "What is the worst variant yet called?"
+    cited = answerer.attribute("BA.5 [1].", question, context, spans, ledger)
+    assert cited == "BA.5 [1]."
+    (citation,) = ledger.citations
+    assert citation.title.startswith("BA.5") and citation.quote == spans[0].text
+    assert answerer.attribute("XBB.1 [1].", question, context, spans, ledger) is None  # not in the title

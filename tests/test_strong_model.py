@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from rag.ingest.loaders import load_corpus
 from rag.service import RagService
 
@@ -24,11 +26,14 @@ PARAPHRASE = (
 )
 
 
-def test_paraphrased_answer_with_its_own_markers_keeps_its_citations(tmp_path: Path, corpus: Path) -> None:
+@pytest.mark.parametrize("reader", ["articles", "passages"])
+def test_paraphrased_answer_with_its_own_markers_keeps_its_citations(
+    tmp_path: Path, corpus: Path, reader: str
+) -> None:
     articles = {article.doc_id: article for article in load_corpus([corpus]).articles}
     with fake_openai("ok", answer=PARAPHRASE) as fake:
         settings = make_settings(
-            tmp_path, llm="auto", llm_base_url=fake.base_url, llm_timeout=20.0, reader="passages"
+            tmp_path, llm="auto", llm_base_url=fake.base_url, llm_timeout=20.0, reader=reader
         )
         with RagService(settings) as service:
             service.index([corpus], show_progress=False)

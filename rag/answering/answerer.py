@@ -241,6 +241,8 @@ class Answerer:
         chosen = list(support.spans) if support else []
         if not chosen and (byline := byline_support(sentence, question, context, ledger.passages)):
             chosen = [byline]
+        if not chosen and (headline := headline_support(sentence, question, context, ledger.passages)):
+            chosen = [headline]
         if not chosen or not self.about_the_question(question, chosen, ledger.passages):
             return None
         return with_marker(sentence, *sorted({ledger.cite(span) for span in chosen}))
@@ -303,6 +305,23 @@ def byline_support(
         named = terms & set(content_terms(f"{passage.author} {passage.source} {passage.published}"))
         if shown.spans and named and 2 * len(named) >= len(terms):
             return shown.spans[0]
+    return None
+
+
+def headline_support(
+    sentence: str, question: str, context: ReaderContext, passages: Sequence[Passage]
+) -> Span | None:
+    """A short claim whose every new word is in the title of an article the model read ("BA.5",
+    from the headline "BA.5: the 'worst variant' is here"): it cites that article's sentence
+    the model read that shares most words with the question; the citation carries the title."""
+    asked = set(content_terms(question))
+    terms = {term for term in content_terms(strip_markers(sentence)) if term not in asked}
+    if not terms:
+        return None
+    for shown in context.passages:
+        title = set(content_terms(passages[shown.passage_index].title))
+        if shown.spans and terms <= title:
+            return max(shown.spans, key=lambda span: (len(asked & span.terms), -span.index))
     return None
 
 
