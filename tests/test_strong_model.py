@@ -74,3 +74,13 @@ def test_a_refused_first_reading_is_read_again_from_the_passages(tmp_path: Path,
     assert answer.draft == "NOT_IN_CORPUS\n" + PARAPHRASE
     assert len(answer.citations) == 1
     assert len(fake.requests) == 3 and not answered_at_once.refused  # an answer is not read twice
+
+
+def test_a_sentence_said_twice_is_shown_once(tmp_path: Path, corpus: Path) -> None:
+    said = "Ten civilians lost their lives in Armenia's overnight missile strike on Ganja [1]. "
+    with fake_openai("ok", answer=said * 2) as fake:
+        settings = make_settings(tmp_path, llm="auto", llm_base_url=fake.base_url, llm_timeout=20.0)
+        with RagService(settings) as service:
+            service.index([corpus], show_progress=False)
+            answer = service.answerer().ask(GANJA_QUESTION)
+    assert not answer.refused and answer.answer.count("Ten civilians lost their lives") == 1

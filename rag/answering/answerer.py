@@ -160,6 +160,8 @@ class Answerer:
                         reading, search_query, asked_on, passages, spans, ledger, result, started
                     ):
                         if isinstance(event, Sentence):
+                            if event.text in sentences:
+                                continue  # the small model sometimes says its answer twice
                             sentences.append(event.text)
                         yield event
                     if sentences:
