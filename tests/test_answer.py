@@ -252,3 +252,13 @@ def test_an_answer_the_headline_states_cites_that_article(seeded_service: RagSer
     (citation,) = ledger.citations
     assert citation.title.startswith("BA.5") and citation.quote == spans[0].text
     assert answerer.attribute("XBB.1 [1].", question, context, spans, ledger) is None  # not in the title
+
+
+def test_a_number_is_not_supported_by_the_same_number_about_something_else() -> None:
+    """The follow-up "And how many were injured?" drafted "Ten civilians were killed": the only
+    10 left to quote was "October 10", which says nothing of civilians or killing."""
+    spans = passage_sentences(
+        [passage("The attack came hours after the ceasefire signed on October 10. Rescuers arrived at dawn.")]
+    )
+    question = "How many civilians were killed and injured in the attack on Ganja on October 11?"
+    assert find_support("Ten civilians were killed.", spans, question=question) is None

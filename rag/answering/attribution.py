@@ -278,8 +278,9 @@ def numbers_keep_their_words(answer: str, quote: str, only: set[str] | None = No
     """Each number of the answer sits, in the quote, in a clause with the words next to it.
 
     The words next to a number in its clause of the answer ("ten civilians were injured")
-    that the quote uses at all must be in the quote's clause holding that number; otherwise
-    the quote says the number about something else.
+    that the quote uses at all must be in the quote's clause holding that number, and the
+    quote must use one of them at least; otherwise the quote says the number about something
+    else.
     """
     quote_clauses = [set(content_terms(clause)) for clause in CLAUSE_BREAK.split(quote)]
     quote_terms = set().union(*quote_clauses)
@@ -287,6 +288,8 @@ def numbers_keep_their_words(answer: str, quote: str, only: set[str] | None = No
         if only is not None and term not in only:
             continue
         neighbours = {t for t in nearby if t in quote_terms}
+        if nearby and not neighbours:
+            return False  # "ten civilians were killed" is not said by "… on October 10"
         if not any(term in other and neighbours <= other for other in quote_clauses):
             return False
     return True
