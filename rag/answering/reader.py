@@ -2,7 +2,7 @@
 
 `articles` (default): the best 8 passage sentences (most of the question's words) from at most
 4 articles, under each article's header (title, outlet, author, date): headlines often name
-what the sentences only call "the show" or "the company". ~350 prompt tokens.
+what the sentences only call "the show" or "the company". ~480 prompt tokens.
 `sentences`: the same kind of sentences, numbered on their own, no headers (~250 tokens).
 `passages`: the first passages, each headed by its article and trimmed around its best
 sentences with their neighbours, up to `RAG_READER_TOKENS` in all.

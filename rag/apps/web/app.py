@@ -60,7 +60,7 @@ def warm_up(service: RagService, collection: str | None = None) -> None:
     messages = service.prompts.reader_messages("Is it ready?", ReaderContext(()), None)
     try:
         for count, _ in enumerate(generator.stream(messages)):
-            if count >= 2:  # the weights are in memory and the system prompt is cached
+            if count >= 2:  # the weights are in memory; the system prompt and examples are cached
                 break
     except LlmError as err:
         print(f"warning: the LLM is not answering yet: {err}", file=sys.stderr)
