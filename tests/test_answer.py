@@ -262,3 +262,12 @@ def test_a_number_is_not_supported_by_the_same_number_about_something_else() -> 
     )
     question = "How many civilians were killed and injured in the attack on Ganja on October 11?"
     assert find_support("Ten civilians were killed.", spans, question=question) is None
+
+
+def test_a_byline_question_is_about_the_story_not_the_word_wrote(seeded_service: RagService) -> None:
+    """A "Who wrote …?" question: the article's text never says "wrote"; it holds the story asked about."""
+    answerer = seeded_service.answerer()
+    (passage_,) = seeded_service.search("attack on Ganja", 1)
+    (span, *_) = passage_sentences([passage_])
+    question = "Who wrote the article about the attacks on Ganja?"
+    assert answerer.about_the_question(question, [span], [passage_])

@@ -260,7 +260,8 @@ class Answerer:
         """
         if self.term_rarity is None:
             return True
-        weights = self.term_rarity(set(content_terms(question)))
+        # "Who wrote …?": the byline words ask about the attribution, not what the article says.
+        weights = self.term_rarity(set(content_terms(BYLINE_QUESTION.sub(" ", question))))
         total = sum(weights.values())
         if total <= 0:
             return True
