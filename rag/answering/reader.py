@@ -237,8 +237,6 @@ def sentences_by_article(
         doc = passages[span.passage_index].doc_id
         if doc not in groups and len(groups) == max_articles:
             continue
-        if any(other.start == span.start for other in groups.get(doc, [])):
-            continue
         groups.setdefault(doc, []).append(span)
         first_passage.setdefault(doc, span.passage_index)
         taken += 1
