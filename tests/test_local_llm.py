@@ -63,11 +63,14 @@ def test_a_right_draft_that_repeats_the_question_keeps_its_citation(local: RagSe
     answer = local.answerer(backend="local").ask(
         "Why did Azerbaijan strike Armenian missile systems on October 14?"
     )
-    assert "humanitarian catastrophe" in answer.draft.lower() or "civilians" in answer.draft.lower()
+    # The article gives two reasons, and the model words either one differently from run to run
+    # (and from one CPU to another): any of them is a right draft.
+    reasons = ("humanitarian catastrophe", "civilian", "self-defense")
+    assert any(reason in answer.draft.lower() for reason in reasons), answer.draft
     assert not answer.refused and answer.citations, answer.draft
     for citation in answer.citations:
         assert article.text[citation.start : citation.end] == citation.quote
-    assert any("humanitarian catastrophe" in c.quote or "civilian" in c.quote for c in answer.citations)
+    assert any(reason in c.quote.lower() for c in answer.citations for reason in reasons)
 
 
 def test_a_byline_question_is_answered_from_the_attribution(local: RagService) -> None:
