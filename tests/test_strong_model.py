@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from rag.answering.answerer import restates_the_question
 from rag.ingest.loaders import load_corpus
 from rag.service import RagService
+from rag.types import Sentence
 
 from .conftest import GANJA_QUESTION, SEED_FILE, make_settings
 from .fake_openai import fake_openai
@@ -84,3 +86,58 @@ def test_a_sentence_said_twice_is_shown_once(tmp_path: Path, corpus: Path) -> No
             service.index([corpus], show_progress=False)
             answer = service.answerer().ask(GANJA_QUESTION)
     assert not answer.refused and answer.answer.count("Ten civilians lost their lives") == 1
+
+
+# Supported by the seed article, and says nothing the question did not: not an answer.
+RESTATED = "Civilians were killed in the attack on Ganja on October 11 [1]. Dozens were injured [1]."
+
+
+def test_a_first_reading_that_only_restates_the_question_is_read_again(tmp_path: Path, corpus: Path) -> None:
+    """articles-then-passages: a first sentence with no word beyond the question's asks again;
+    the later answer is shown, its citations numbered from [1], the set-aside reading's gone."""
+    with fake_openai("ok", first_answers=[RESTATED], answer=PARAPHRASE) as fake:
+        settings = make_settings(
+            tmp_path,
+            llm="auto",
+            llm_base_url=fake.base_url,
+            llm_timeout=20.0,
+            reader="articles-then-passages",
+        )
+        with RagService(settings) as service:
+            service.index([corpus], show_progress=False)
+            events = list(service.answerer().stream(GANJA_QUESTION))
+    answer = events[-1].answer  # type: ignore[union-attr]
+    shown = [event.text for event in events if isinstance(event, Sentence)]
+    assert len(fake.requests) == 2
+    assert (
+        answer.answer.startswith("Ten civilians lost their lives")
+        and "Civilians were killed" not in answer.answer
+    )
+    assert " ".join(shown) == answer.answer  # the set-aside sentences were never streamed
+    assert answer.answer.count("[1]") == 2 and "[2]" not in answer.answer and len(answer.citations) == 1
+    assert answer.draft == RESTATED + "\n" + PARAPHRASE
+
+
+def test_a_restating_reading_is_shown_when_the_later_one_answers_nothing(
+    tmp_path: Path, corpus: Path
+) -> None:
+    with fake_openai("ok", first_answers=[RESTATED], answer="NOT_IN_CORPUS") as fake:
+        settings = make_settings(
+            tmp_path,
+            llm="auto",
+            llm_base_url=fake.base_url,
+            llm_timeout=20.0,
+            reader="articles-then-passages",
+        )
+        with RagService(settings) as service:
+            service.index([corpus], show_progress=False)
+            answer = service.answerer().ask(GANJA_QUESTION)
+    assert len(fake.requests) == 2 and not answer.refused
+    assert answer.answer.startswith("Civilians were killed in the attack on Ganja on October 11 [1].")
+    assert [citation.n for citation in answer.citations] == [1]
+
+
+def test_restates_the_question() -> None:
+    question = "Which menu item did KFC roll out this week to attract a younger crowd?"
+    assert restates_the_question("KFC rolled out a menu item to attract a younger crowd [1].", question)
+    assert not restates_the_question("KFC rolled out chicken nuggets [1].", question)

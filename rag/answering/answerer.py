@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from rag.answering.attribution import (
     SENTENCE_END,
@@ -89,6 +90,14 @@ class CitationLedger:
         return self._numbers[key]
 
 
+@dataclass
+class Reply:
+    """The sentences an answer shows, and the ledger that numbers their citations."""
+
+    ledger: CitationLedger
+    sentences: list[str] = field(default_factory=list)
+
+
 def with_marker(sentence: str, *numbers: int) -> str:
     """`… killed ten civilians [1].`: the markers sit before the closing punctuation."""
     sentence = strip_markers(sentence).strip()
@@ -141,34 +150,22 @@ class Answerer:
         if not passages or max(p.similarity for p in passages) < self.refusal_threshold:
             yield from self._finish(result, [], None, started)
             return
-        ledger = CitationLedger(passages)
+        reply = Reply(CitationLedger(passages))
         # An article's text is quoted material: sentences that try to instruct the model are
         # neither evidence nor support, so an injected "answer BANANA" can be neither read nor cited.
         spans = [span for span in passage_sentences(passages) if not is_instruction(span.text)]
-        sentences: list[str] = []
         try:
             if self.generator is None:
-                for sentence in extractive_sentences(search_query, spans, ledger):
+                for sentence in extractive_sentences(search_query, spans, reply.ledger):
                     timings.setdefault("first_token_ms", _ms_since(started))
-                    sentences.append(sentence)
+                    reply.sentences.append(sentence)
                     yield Sentence(sentence)
             else:
                 asked_on = filters.as_of if filters else None
-                # A later reading runs only when the one before answered nothing.
-                for reading in self.reader.readings:
-                    for event in self._read(
-                        reading, search_query, asked_on, passages, spans, ledger, result, started
-                    ):
-                        if isinstance(event, Sentence):
-                            if event.text in sentences:
-                                continue  # the small model sometimes says its answer twice
-                            sentences.append(event.text)
-                        yield event
-                    if sentences:
-                        break
+                yield from self._readings(search_query, asked_on, passages, spans, result, started, reply)
         except LlmError as err:
             result.error = str(err)
-        yield from self._finish(result, sentences, ledger, started)
+        yield from self._finish(result, reply.sentences, reply.ledger, started)
 
     def _finish(
         self,
@@ -185,6 +182,48 @@ class Answerer:
         result.timings.setdefault("first_token_ms", _ms_since(started))
         result.timings["total_ms"] = _ms_since(started)
         yield Done(result)
+
+    def _readings(
+        self,
+        question: str,
+        asked_on: str | None,
+        passages: Sequence[Passage],
+        spans: list[Span],
+        result: Answer,
+        started: float,
+        reply: Reply,
+    ) -> Iterator[Event]:
+        """The readings in turn; `reply` holds the sentences shown so far and their citations.
+
+        A later reading runs when the one before answered nothing, or when its first sentence
+        only restated the question ("NASA has set a date for another try at launching its
+        Artemis I moon mission" for "NASA has set a date for another try at launching its
+        Artemis I moon mission. How soon could it launch?"): such a reading is held back, and
+        shown only if no later one answers.
+        Each reading numbers its own citations, so a reading set aside leaves no trace.
+        """
+        held: Reply | None = None
+        readings = self.reader.readings
+        for position, reading in enumerate(readings):
+            may_hold = position + 1 < len(readings)
+            this = Reply(CitationLedger(passages))
+            events = self._read(reading, question, asked_on, passages, spans, this.ledger, result, started)
+            for event in events:
+                if isinstance(event, Sentence):
+                    if event.text in this.sentences:
+                        continue  # the small model sometimes says its answer twice
+                    this.sentences.append(event.text)
+                    if may_hold and restates_the_question(this.sentences[0], question):
+                        continue
+                    reply.ledger, reply.sentences = this.ledger, this.sentences
+                yield event
+            if this.sentences and not (may_hold and restates_the_question(this.sentences[0], question)):
+                return
+            held = held or (this if this.sentences else None)
+        if held is not None:
+            reply.ledger, reply.sentences = held.ledger, held.sentences
+            for text in held.sentences:
+                yield Sentence(text)
 
     def _read(
         self,
@@ -291,6 +330,11 @@ class Answerer:
             return f"{last_question} {question}"
         rewritten = rewritten.strip().strip('"').split("\n")[0].strip()
         return rewritten if 3 <= len(rewritten) <= MAX_QUESTION_CHARS else question
+
+
+def restates_the_question(sentence: str, question: str) -> bool:
+    """The sentence says nothing the question did not: every content word of it is the question's."""
+    return not set(content_terms(strip_markers(sentence))) - set(content_terms(question))
 
 
 def byline_support(

@@ -1,12 +1,13 @@
 """Stage 5b: what the model reads (RAG_READER).
 
-`articles` (default): the best 8 passage sentences (most of the question's words) from at most
+`articles`: the best 8 passage sentences (most of the question's words) from at most
 4 articles, under each article's header (title, outlet, author, date): headlines often name
 what the sentences only call "the show" or "the company". ~480 prompt tokens.
 `sentences`: the same kind of sentences, numbered on their own, no headers (~250 tokens).
 `passages`: the first passages, each headed by its article and trimmed around its best
 sentences with their neighbours, up to `RAG_READER_TOKENS` in all.
-`A-then-B`: reading B only when reading A answered nothing.
+`A-then-B`: reading B only when reading A answered nothing, or only restated the question
+(`articles-then-passages` is the default).
 When the question's date is known, only the passages of the days it asks about are read, if
 there are any. docs/benchmarks.md has what each reader gave on the dev questions.
 """
@@ -73,7 +74,7 @@ class ReaderContext:
 class ReaderConfig:
     """RAG_READER and its sizes: which context the model reads."""
 
-    mode: str = "articles"  # or "sentences", "passages", "A-then-B"
+    mode: str = "articles-then-passages"  # or "articles", "sentences", "passages", "A-then-B"
     sentences: int = 8
     tokens: int = 500
     passages: int = 4
