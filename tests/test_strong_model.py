@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering.answerer import restates_the_question
+from rag.answering.claims import restates_the_question
 from rag.ingest.loaders import load_corpus
 from rag.service import RagService
 from rag.types import Sentence
