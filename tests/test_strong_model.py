@@ -14,7 +14,7 @@ import pytest
 from rag.answering.claims import restates_the_question
 from rag.ingest.loaders import load_corpus
 from rag.service import RagService
-from rag.types import Sentence
+from rag.types import Answer, Done, Sentence
 
 from .conftest import GANJA_QUESTION, SEED_FILE, make_settings
 from .fake_openai import fake_openai
@@ -90,6 +90,7 @@ def test_a_sentence_said_twice_is_shown_once(tmp_path: Path, corpus: Path) -> No
 
 # Supported by the seed article, and says nothing the question did not: not an answer.
 RESTATED = "Civilians were killed in the attack on Ganja on October 11 [1]. Dozens were injured [1]."
+ONLY_RESTATED = "Civilians were killed in the attack on Ganja on October 11 [1]."
 
 
 def test_a_first_reading_that_only_restates_the_question_is_read_again(tmp_path: Path, corpus: Path) -> None:
@@ -118,10 +119,10 @@ def test_a_first_reading_that_only_restates_the_question_is_read_again(tmp_path:
     assert answer.draft == RESTATED + "\n" + PARAPHRASE
 
 
-def test_a_restating_reading_is_shown_when_the_later_one_answers_nothing(
-    tmp_path: Path, corpus: Path
-) -> None:
-    with fake_openai("ok", first_answers=[RESTATED], answer="NOT_IN_CORPUS") as fake:
+def read_twice(tmp_path: Path, corpus: Path, first: str, second: str) -> tuple[Answer, list[str], int]:
+    """The answer, the sentences streamed, and the requests made, when the model's first
+    (articles) reading says `first` and its second (passages) reading says `second`."""
+    with fake_openai("ok", first_answers=[first], answer=second) as fake:
         settings = make_settings(
             tmp_path,
             llm="auto",
@@ -131,10 +132,33 @@ def test_a_restating_reading_is_shown_when_the_later_one_answers_nothing(
         )
         with RagService(settings) as service:
             service.index([corpus], show_progress=False)
-            answer = service.answerer().ask(GANJA_QUESTION)
-    assert len(fake.requests) == 2 and not answer.refused
+            events = list(service.answerer().stream(GANJA_QUESTION))
+    done = events[-1]
+    assert isinstance(done, Done)
+    return done.answer, [event.text for event in events if isinstance(event, Sentence)], len(fake.requests)
+
+
+def test_a_restating_reading_is_shown_when_the_later_one_answers_nothing(
+    tmp_path: Path, corpus: Path
+) -> None:
+    answer, shown, requests = read_twice(tmp_path, corpus, RESTATED, "NOT_IN_CORPUS")
+    assert requests == 2 and not answer.refused
     assert answer.answer.startswith("Civilians were killed in the attack on Ganja on October 11 [1].")
     assert [citation.n for citation in answer.citations] == [1]
+    assert " ".join(shown) == answer.answer
+
+
+def test_a_reply_of_restatements_alone_answers_nothing(tmp_path: Path, corpus: Path) -> None:
+    """Both readings only say what the question said: refused, and nothing was streamed."""
+    answer, shown, requests = read_twice(tmp_path, corpus, ONLY_RESTATED, ONLY_RESTATED)
+    assert requests == 2 and answer.refused and shown == [] and answer.citations == []
+
+
+def test_a_held_reading_that_adds_something_beats_a_later_restatement(tmp_path: Path, corpus: Path) -> None:
+    """The second reading only restates: the first, which went on to say more, is shown."""
+    answer, shown, _ = read_twice(tmp_path, corpus, RESTATED, ONLY_RESTATED)
+    assert not answer.refused and "Dozens were injured [1]." in answer.answer
+    assert " ".join(shown) == answer.answer
 
 
 def test_restates_the_question() -> None:

@@ -25,7 +25,13 @@ from rag.answering.attribution import (
     split_sentences,
     strip_markers,
 )
-from rag.answering.claims import BYLINE_QUESTION, byline_support, headline_support, restates_the_question
+from rag.answering.claims import (
+    BYLINE_QUESTION,
+    adds_to_the_question,
+    byline_support,
+    headline_support,
+    restates_the_question,
+)
 from rag.answering.llm import ChatStreamer, make_messages
 from rag.answering.prompts import Prompts
 from rag.answering.reader import ReaderConfig, ReaderContext
@@ -200,31 +206,43 @@ class Answerer:
         only restated the question ("NASA has set a date for another try at launching its
         Artemis I moon mission" for "NASA has set a date for another try at launching its
         Artemis I moon mission. How soon could it launch?"): such a reading is held back, and
-        shown only if no later one answers.
-        Each reading numbers its own citations, so a reading set aside leaves no trace.
+        shown only if no later one answers. A reply of restatements alone answers nothing and is
+        never shown. Each reading numbers its own citations, so a reading set aside leaves no trace.
         """
         held: Reply | None = None
         readings = self.reader.readings
         for position, reading in enumerate(readings):
-            may_hold = position + 1 < len(readings)
+            last = position + 1 == len(readings)
             this = Reply(CitationLedger(passages))
+            streamed = 0  # how many of this reading's sentences the user has seen
             events = self._read(reading, question, asked_on, passages, spans, this.ledger, result, started)
             for event in events:
-                if isinstance(event, Sentence):
-                    if event.text in this.sentences:
-                        continue  # the small model sometimes says its answer twice
-                    this.sentences.append(event.text)
-                    if may_hold and restates_the_question(this.sentences[0], question):
-                        continue
+                if not isinstance(event, Sentence):
+                    yield event
+                    continue
+                if event.text in this.sentences:
+                    continue  # the small model sometimes says its answer twice
+                this.sentences.append(event.text)
+                if self._shows_now(this.sentences, question, last):
                     reply.ledger, reply.sentences = this.ledger, this.sentences
-                yield event
-            if this.sentences and not (may_hold and restates_the_question(this.sentences[0], question)):
+                    for text in this.sentences[streamed:]:
+                        yield Sentence(text)
+                    streamed = len(this.sentences)
+            if streamed:
                 return
-            held = held or (this if this.sentences else None)
+            if held is None and adds_to_the_question(this.sentences, question):
+                held = this
         if held is not None:
             reply.ledger, reply.sentences = held.ledger, held.sentences
             for text in held.sentences:
                 yield Sentence(text)
+
+    def _shows_now(self, sentences: list[str], question: str, last: bool) -> bool:
+        """A reading is shown as it comes when its first sentence answers; the last reading also
+        once any of its sentences says what the question did not (its restatement then with it)."""
+        if not restates_the_question(sentences[0], question):
+            return True
+        return last and adds_to_the_question(sentences, question)
 
     def _read(
         self,

@@ -20,6 +20,11 @@ def restates_the_question(sentence: str, question: str) -> bool:
     return not set(content_terms(strip_markers(sentence))) - set(content_terms(question))
 
 
+def adds_to_the_question(sentences: Sequence[str], question: str) -> bool:
+    """Some sentence says what the question did not: a reply of restatements answers nothing."""
+    return any(not restates_the_question(sentence, question) for sentence in sentences)
+
+
 def byline_support(
     sentence: str, question: str, context: ReaderContext, passages: Sequence[Passage]
 ) -> Span | None:
