@@ -93,32 +93,6 @@ RESTATED = "Civilians were killed in the attack on Ganja on October 11 [1]. Doze
 ONLY_RESTATED = "Civilians were killed in the attack on Ganja on October 11 [1]."
 
 
-def test_a_first_reading_that_only_restates_the_question_is_read_again(tmp_path: Path, corpus: Path) -> None:
-    """articles-then-passages: a first sentence with no word beyond the question's asks again;
-    the later answer is shown, its citations numbered from [1], the set-aside reading's gone."""
-    with fake_openai("ok", first_answers=[RESTATED], answer=PARAPHRASE) as fake:
-        settings = make_settings(
-            tmp_path,
-            llm="auto",
-            llm_base_url=fake.base_url,
-            llm_timeout=20.0,
-            reader="articles-then-passages",
-        )
-        with RagService(settings) as service:
-            service.index([corpus], show_progress=False)
-            events = list(service.answerer().stream(GANJA_QUESTION))
-    answer = events[-1].answer  # type: ignore[union-attr]
-    shown = [event.text for event in events if isinstance(event, Sentence)]
-    assert len(fake.requests) == 2
-    assert (
-        answer.answer.startswith("Ten civilians lost their lives")
-        and "Civilians were killed" not in answer.answer
-    )
-    assert " ".join(shown) == answer.answer  # the set-aside sentences were never streamed
-    assert answer.answer.count("[1]") == 2 and "[2]" not in answer.answer and len(answer.citations) == 1
-    assert answer.draft == RESTATED + "\n" + PARAPHRASE
-
-
 def read_twice(tmp_path: Path, corpus: Path, first: str, second: str) -> tuple[Answer, list[str], int]:
     """The answer, the sentences streamed, and the requests made, when the model's first
     (articles) reading says `first` and its second (passages) reading says `second`."""
@@ -136,6 +110,20 @@ def read_twice(tmp_path: Path, corpus: Path, first: str, second: str) -> tuple[A
     done = events[-1]
     assert isinstance(done, Done)
     return done.answer, [event.text for event in events if isinstance(event, Sentence)], len(fake.requests)
+
+
+def test_a_first_reading_that_only_restates_the_question_is_read_again(tmp_path: Path, corpus: Path) -> None:
+    """articles-then-passages: a first sentence with no word beyond the question's asks again;
+    the later answer is shown, its citations numbered from [1], the set-aside reading's gone."""
+    answer, shown, requests = read_twice(tmp_path, corpus, RESTATED, PARAPHRASE)
+    assert requests == 2
+    assert (
+        answer.answer.startswith("Ten civilians lost their lives")
+        and "Civilians were killed" not in answer.answer
+    )
+    assert " ".join(shown) == answer.answer  # the set-aside sentences were never streamed
+    assert answer.answer.count("[1]") == 2 and "[2]" not in answer.answer and len(answer.citations) == 1
+    assert answer.draft == RESTATED + "\n" + PARAPHRASE
 
 
 def test_a_restating_reading_is_shown_when_the_later_one_answers_nothing(
