@@ -80,3 +80,23 @@ def check_filters(
     if not (sources or since or until):
         return None
     return Filters(sources=tuple(sources or ()), since=since, until=until)
+
+
+LANGUAGE_HINT = "The articles are in English: asking in English may find the answer."
+# Words nearly every English question has (not "a", "an", "in", "was", "do": other languages'
+# words too).
+ENGLISH_WORDS = frozenset(
+    """the of on at to is are were be been has have had how what who whom whose when where why
+    which did does many much and or for with by from""".split()  # noqa: SIM905
+)
+
+
+def not_english(question: str) -> bool:
+    """Mostly non-Latin letters, or four words and more with none of English's common ones."""
+    letters = [char for char in question if char.isalpha()]
+    if not letters:
+        return False
+    if sum(not ("a" <= char.lower() <= "z") for char in letters) > 0.3 * len(letters):
+        return True
+    words = re.findall(r"[^\W\d_]+", question.lower())
+    return len(words) >= 4 and not ENGLISH_WORDS.intersection(words)

@@ -8,9 +8,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from rag.answering.answerer import LANGUAGE_HINT
 from rag.apps.cli.main import app
 from rag.errors import UsageError
+from rag.inputs import LANGUAGE_HINT
 from rag.service import RagService
 
 from .fake_openai import fake_openai

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from rag.answering.attribution import (
@@ -34,9 +35,9 @@ from rag.answering.claims import (
 )
 from rag.answering.llm import ChatStreamer, make_messages
 from rag.answering.prompts import Prompts
-from rag.answering.reader import ReaderConfig, ReaderContext
+from rag.answering.reader import ReaderConfig, ReaderContext, stale_passages
 from rag.errors import LlmError
-from rag.inputs import MAX_QUESTION_CHARS, check_question
+from rag.inputs import LANGUAGE_HINT, MAX_QUESTION_CHARS, check_question, not_english
 from rag.types import (
     Answer,
     Citation,
@@ -259,8 +260,10 @@ class Answerer:
         assert self.generator is not None
         context = self.reader.context(question, passages, spans, reading, asked_on)
         # Support is sought in the passages the model read, whole: an answer may rest on a
-        # sentence the budget left out, and every quote is still the article's own text.
-        shown = {item.passage_index for item in context.passages}
+        # sentence the budget left out, and every quote is still the article's own text. An
+        # article from long before the days a dated question asks about supports nothing.
+        stale = stale_passages(question, passages, asked_on)
+        shown = {item.passage_index for item in context.passages} - stale
         support_spans = [span for span in spans if span.passage_index in shown]
         messages = self.prompts.reader_messages(question, context, asked_on, reading)
         if result.draft:
@@ -275,20 +278,27 @@ class Answerer:
             boundary = SENTENCE_END.search(pending)
             while boundary:
                 done, pending = pending[: boundary.end()], pending[boundary.end() :]
-                cited = self.attribute(done, question, context, support_spans, ledger)
+                cited = self.attribute(done, question, context, support_spans, ledger, stale)
                 if cited:
                     yield Sentence(cited)
                 boundary = SENTENCE_END.search(pending)
             yield Draft(strip_markers(pending))
         for sentence in split_sentences(pending):
-            cited = self.attribute(sentence, question, context, support_spans, ledger)
+            cited = self.attribute(sentence, question, context, support_spans, ledger, stale)
             if cited:
                 yield Sentence(cited)
 
     def attribute(
-        self, sentence: str, question: str, context: ReaderContext, spans: list[Span], ledger: CitationLedger
+        self,
+        sentence: str,
+        question: str,
+        context: ReaderContext,
+        spans: list[Span],
+        ledger: CitationLedger,
+        stale: AbstractSet[int] = frozenset(),
     ) -> str | None:
-        """The sentence with its markers, or None when it is a refusal or nothing supports it."""
+        """The sentence with its markers, or None when it is a refusal or nothing supports it
+        (`stale`: passages too old to support anything, their headlines and bylines neither)."""
         if REFUSAL_PHRASES.search(sentence):
             return None
         hinted = {
@@ -303,6 +313,8 @@ class Answerer:
             chosen = [byline]
         if not chosen and (headline := headline_support(sentence, question, context, ledger.passages)):
             chosen = [headline]
+        if any(span.passage_index in stale for span in chosen):
+            chosen = []
         if not chosen or not self.about_the_question(question, chosen, ledger.passages):
             return None
         return with_marker(sentence, *sorted({ledger.cite(span) for span in chosen}))
@@ -371,26 +383,6 @@ def extractive_sentences(question: str, spans: list[Span], ledger: CitationLedge
         if all(span.text != other.text for other in chosen):
             chosen.append(span)
     return [f"“{span.text}” [{ledger.cite(span)}]" for span in chosen]
-
-
-LANGUAGE_HINT = "The articles are in English: asking in English may find the answer."
-# Words nearly every English question has (not "a", "an", "in", "was", "do": other languages'
-# words too).
-ENGLISH_WORDS = frozenset(
-    """the of on at to is are were be been has have had how what who whom whose when where why
-    which did does many much and or for with by from""".split()  # noqa: SIM905
-)
-
-
-def not_english(question: str) -> bool:
-    """Mostly non-Latin letters, or four words and more with none of English's common ones."""
-    letters = [char for char in question if char.isalpha()]
-    if not letters:
-        return False
-    if sum(not ("a" <= char.lower() <= "z") for char in letters) > 0.3 * len(letters):
-        return True
-    words = re.findall(r"[^\W\d_]+", question.lower())
-    return len(words) >= 4 and not ENGLISH_WORDS.intersection(words)
 
 
 def _ms_since(started: float) -> float:

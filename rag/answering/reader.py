@@ -128,6 +128,24 @@ def passages_of_the_days_asked(question: str, passages: Sequence[Passage], asked
     return {index for index, passage in enumerate(passages) if first <= day_number(passage.published) <= last}
 
 
+STALE_AFTER_DAYS = 28  # an article this much older than the days asked about is another story
+
+
+def stale_passages(question: str, passages: Sequence[Passage], asked_on: str | None) -> set[int]:
+    """The passages too old to answer a dated question: published more than four weeks before
+    the days it asks about ("this week": the 8 days before it was asked). Undated ones stay.
+
+    The model reads them when nothing recent was found, and then answers from them: "Fiat
+    Chrysler [1]", from a 2015 recall, for "Which automaker recalled more than 200,000 pickup
+    trucks this week?". Such a quote is verbatim and says nothing of the week asked about.
+    """
+    window = date_window(question, asked_on)
+    if window is None:
+        return set()
+    oldest = window[0].toordinal() - STALE_AFTER_DAYS
+    return {index for index, passage in enumerate(passages) if 0 < day_number(passage.published) < oldest}
+
+
 def passage_header(passage: Passage) -> str:
     """`"Title" (Outlet, by Author, 2022-10-14)`: what a reader needs to judge the passage."""
     details = [passage.source, f"by {passage.author}" if passage.author else "", passage.published]
