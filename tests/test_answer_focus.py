@@ -1,0 +1,75 @@
+"""An answer is cited only from a quote about what was asked, and only when its first
+sentence, the answer itself, is supported: a true detail after an unsupported answer is no answer.
+
+The store, the embedding model and the retrieval are real; the model is `tests/fake_openai.py`
+replaying the same reply over the real protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from rag.answering.answerer import Answerer, CitationLedger
+from rag.answering.attribution import passage_sentences
+from rag.answering.claims import the_answer_is_dropped
+from rag.answering.reader import ReaderContext, ReaderPassage, passage_header
+from rag.service import RagService
+from rag.types import Passage
+
+from .conftest import GANJA_QUESTION, make_settings
+from .fake_openai import fake_openai
+
+# Verbatim enough to be supported by the seed article (tests/test_strong_model.py).
+SUPPORTED = "Ten civilians lost their lives in Armenia's overnight missile strike on Ganja [1]."
+
+
+def test_a_supported_detail_after_an_unsupported_answer_is_refused(tmp_path: Path, corpus: Path) -> None:
+    with fake_openai("ok", answer=f"Nick Kyrgios [1]. {SUPPORTED}") as fake:
+        settings = make_settings(tmp_path, llm="auto", llm_base_url=fake.base_url, llm_timeout=20.0)
+        with RagService(settings) as service:
+            service.index([corpus], show_progress=False)
+            answer = service.answerer().ask(GANJA_QUESTION)
+    assert answer.refused and answer.citations == [] and answer.error is None
+    assert answer.draft.count("Nick Kyrgios") == 2  # both readings said it; neither is shown
+
+    with fake_openai("ok", answer=f"{SUPPORTED} Nick Kyrgios [1].") as fake:
+        settings = make_settings(tmp_path, llm="auto", llm_base_url=fake.base_url, llm_timeout=20.0)
+        with RagService(settings) as service:
+            answer = service.answerer().ask(GANJA_QUESTION)
+    # The answer first, supported: it stands, and the unsupported sentence after it is dropped.
+    assert not answer.refused and answer.answer.startswith("Ten civilians lost their lives")
+    assert "Kyrgios" not in answer.answer
+
+
+def test_only_the_first_sentence_decides_and_a_refusal_decides_nothing() -> None:
+    assert the_answer_is_dropped(["Aaron Judge [1]."], None)
+    assert not the_answer_is_dropped(["Aaron Judge [1]."], "Aaron Judge [1].")
+    assert not the_answer_is_dropped(["Aaron Judge [1].", "He won [1]."], None)  # decided before
+    assert not the_answer_is_dropped(["The passages do not say who won."], None)
+
+
+def test_a_quote_about_something_else_supports_nothing(seeded_service: RagService) -> None:
+    """The article mentions the Olympics, but the quoted sentence is about bringing a player
+    home: "The United States" is not cited for the host of the Olympics; "Tokyo" is."""
+
+    def rarity(terms: Iterable[str]) -> dict[str, float]:
+        return {term: 3.0 for term in terms}
+
+    answerer = Answerer(
+        seeded_service.retriever("seeds"), None, seeded_service.prompts, 0.45, term_rarity=rarity
+    )
+    article = Passage(
+        "g", "Player sentenced in Moscow", "S", "A", "2022-08-04", "u",
+        "Tokyo hosted the Summer Olympics in 2021, a year late. "
+        "Her supporters hope to bring her home to the United States.", 0, 110, 0.9,
+    )  # fmt: skip
+    spans = passage_sentences([article])
+    context = ReaderContext((ReaderPassage(1, 0, passage_header(article), tuple(spans)),))
+    ledger = CitationLedger([article])
+    question = "Which city hosted the 2022 Summer Olympics?"
+    assert answerer.about_the_question(question, [spans[1]], [article])  # the article is about it
+    assert answerer.attribute("The United States [1].", question, context, spans, ledger) is None
+    assert answerer.attribute("Tokyo [1].", question, context, spans, ledger) == "Tokyo [1]."
+    (citation,) = ledger.citations
+    assert citation.quote == spans[0].text
