@@ -73,3 +73,25 @@ def test_a_quote_about_something_else_supports_nothing(seeded_service: RagServic
     assert answerer.attribute("Tokyo [1].", question, context, spans, ledger) == "Tokyo [1]."
     (citation,) = ledger.citations
     assert citation.quote == spans[0].text
+
+
+def test_a_byline_answer_rests_on_the_attribution_not_its_quote(seeded_service: RagService) -> None:
+    """ "Who wrote …?": the quote cited only carries the article's byline, so it need not hold the
+    question's words; the article must still be about what was asked."""
+
+    def rarity(terms: Iterable[str]) -> dict[str, float]:
+        return {term: 3.0 for term in terms}
+
+    answerer = Answerer(
+        seeded_service.retriever("seeds"), None, seeded_service.prompts, 0.45, term_rarity=rarity
+    )
+    article = Passage(
+        "b", "Overnight strike", "Azernews", "Ayya Lmahamad", "2020-10-14", "u",
+        "Rescuers worked through the night. The missile attack on Ganja killed ten.", 0, 73, 0.9,
+    )  # fmt: skip
+    spans = passage_sentences([article])
+    context = ReaderContext((ReaderPassage(1, 0, passage_header(article), (spans[0],)),))
+    ledger = CitationLedger([article])
+    question = "Who wrote the article about the missile attack on Ganja?"
+    assert answerer.attribute("Ayya Lmahamad [1].", question, context, spans, ledger) == "Ayya Lmahamad [1]."
+    assert ledger.citations[0].quote == "Rescuers worked through the night."

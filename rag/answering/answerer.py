@@ -317,7 +317,8 @@ class Answerer:
         years = {p.published[:4] for p in ledger.passages if p.published[:4].isdigit()}
         support = find_support(sentence, spans, hinted, question, known=years)
         chosen = list(support.spans) if support else []
-        if not chosen and (byline := byline_support(sentence, question, context, ledger.passages)):
+        byline = None if chosen else byline_support(sentence, question, context, ledger.passages)
+        if byline:
             chosen = [byline]
         if not chosen and (headline := headline_support(sentence, question, context, ledger.passages)):
             chosen = [headline]
@@ -325,7 +326,8 @@ class Answerer:
             chosen = []
         if not chosen or not self.about_the_question(question, chosen, ledger.passages):
             return None
-        if not self.quotes_about_the_question(question, chosen, ledger.passages):
+        # A byline claim rests on the article's attribution: its quote only carries it.
+        if chosen != [byline] and not self.quotes_about_the_question(question, chosen, ledger.passages):
             return None
         return with_marker(sentence, *sorted({ledger.cite(span) for span in chosen}))
 
