@@ -49,16 +49,20 @@ def test_only_the_first_sentence_decides_and_a_refusal_decides_nothing() -> None
     assert not the_answer_is_dropped(["The passages do not say who won."], None)
 
 
-def test_a_quote_about_something_else_supports_nothing(seeded_service: RagService) -> None:
-    """The article mentions the Olympics, but the quoted sentence is about bringing a player
-    home: "The United States" is not cited for the host of the Olympics; "Tokyo" is."""
+def answerer_weighing_every_word_alike(service: RagService) -> Answerer:
+    """No LLM; every word as rare as the next, so a share of the question is a share of its words."""
 
     def rarity(terms: Iterable[str]) -> dict[str, float]:
         return {term: 3.0 for term in terms}
 
-    answerer = Answerer(
-        seeded_service.retriever("seeds"), None, seeded_service.prompts, 0.45, term_rarity=rarity
-    )
+    return Answerer(service.retriever("seeds"), None, service.prompts, 0.45, term_rarity=rarity)
+
+
+def test_a_quote_about_something_else_supports_nothing(seeded_service: RagService) -> None:
+    """The article mentions the Olympics, but the quoted sentence is about bringing a player
+    home: "The United States" is not cited for the host of the Olympics; "Tokyo" is."""
+
+    answerer = answerer_weighing_every_word_alike(seeded_service)
     article = Passage(
         "g", "Player sentenced in Moscow", "S", "A", "2022-08-04", "u",
         "Tokyo hosted the Summer Olympics in 2021, a year late. "
@@ -79,12 +83,7 @@ def test_a_byline_answer_rests_on_the_attribution_not_its_quote(seeded_service: 
     """ "Who wrote …?": the quote cited only carries the article's byline, so it need not hold the
     question's words; the article must still be about what was asked."""
 
-    def rarity(terms: Iterable[str]) -> dict[str, float]:
-        return {term: 3.0 for term in terms}
-
-    answerer = Answerer(
-        seeded_service.retriever("seeds"), None, seeded_service.prompts, 0.45, term_rarity=rarity
-    )
+    answerer = answerer_weighing_every_word_alike(seeded_service)
     article = Passage(
         "b", "Overnight strike", "Azernews", "Ayya Lmahamad", "2020-10-14", "u",
         "Rescuers worked through the night. The missile attack on Ganja killed ten.", 0, 73, 0.9,
