@@ -272,6 +272,15 @@ class Answerer:
         pending = ""
         sentences: list[str] = []  # the draft's finished sentences
         answer_dropped = False  # the first sentence states the answer: without it, nothing does
+
+        def to_show(sentence: str) -> str | None:
+            """The finished sentence with its markers, or None when it is not shown."""
+            nonlocal answer_dropped
+            sentences.append(sentence)
+            cited = self.attribute(sentence, question, context, support_spans, ledger, stale)
+            answer_dropped = answer_dropped or the_answer_is_dropped(sentences, cited)
+            return None if answer_dropped else cited
+
         for delta in self.generator.stream(messages):
             result.timings.setdefault("first_token_ms", _ms_since(started))
             result.draft += delta
@@ -281,19 +290,13 @@ class Answerer:
             boundary = SENTENCE_END.search(pending)
             while boundary:
                 done, pending = pending[: boundary.end()], pending[boundary.end() :]
-                sentences.append(done)
-                cited = self.attribute(done, question, context, support_spans, ledger, stale)
-                answer_dropped = answer_dropped or the_answer_is_dropped(sentences, cited)
-                if cited and not answer_dropped:
+                if cited := to_show(done):
                     yield Sentence(cited)
                 boundary = SENTENCE_END.search(pending)
             if not answer_dropped:
                 yield Draft(strip_markers(pending))
         for sentence in split_sentences(pending):
-            sentences.append(sentence)
-            cited = self.attribute(sentence, question, context, support_spans, ledger, stale)
-            answer_dropped = answer_dropped or the_answer_is_dropped(sentences, cited)
-            if cited and not answer_dropped:
+            if cited := to_show(sentence):
                 yield Sentence(cited)
 
     def attribute(
