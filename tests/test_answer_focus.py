@@ -94,3 +94,32 @@ def test_a_byline_answer_rests_on_the_attribution_not_its_quote(seeded_service: 
     question = "Who wrote the article about the missile attack on Ganja?"
     assert answerer.attribute("Ayya Lmahamad [1].", question, context, spans, ledger) == "Ayya Lmahamad [1]."
     assert ledger.citations[0].quote == "Rescuers worked through the night."
+
+
+def test_an_answer_quoted_off_topic_is_cited_from_the_quote_about_the_question(
+    seeded_service: RagService,
+) -> None:
+    """The model points at a ticket notice that names the team (its article is about the title
+    race); the finals report names it too, and says what was asked: the answer is cited from
+    that one, not refused."""
+
+    answerer = answerer_weighing_every_word_alike(seeded_service)
+    tickets = Passage(
+        "t", "Ticket sales open", "S", "A", "2022-09-18", "u1",
+        "Tickets for the Las Vegas Aces go on sale at noon. Fans want a first WNBA championship title.",
+        0, 94, 0.9,
+    )  # fmt: skip
+    finals = Passage(
+        "f", "Aces take the WNBA title", "S", "B", "2022-09-18", "u2",
+        "The Las Vegas Aces beat the Connecticut Sun to win their first WNBA championship.", 0, 80, 0.8,
+    )  # fmt: skip
+    passages = [tickets, finals]
+    spans = passage_sentences(passages)
+    context = ReaderContext(
+        tuple(ReaderPassage(n + 1, n, passage_header(p), (spans[2 * n],)) for n, p in enumerate(passages))
+    )
+    question = "Which WNBA team won its first championship title?"
+    assert not answerer.quotes_about_the_question(question, [spans[0]], passages)
+    ledger = CitationLedger(passages)
+    assert answerer.attribute("The Las Vegas Aces [1].", question, context, spans, ledger) is not None
+    assert [citation.doc_id for citation in ledger.citations] == ["f"]

@@ -331,7 +331,12 @@ class Answerer:
             return None
         # A byline claim rests on the article's attribution: its quote only carries it.
         if chosen != [byline] and not self.quotes_about_the_question(question, chosen, ledger.passages):
-            return None
+            # The answer may also stand in a quote that is about the question: cite that one.
+            about = [s for s in spans if self.quotes_about_the_question(question, [s], ledger.passages)]
+            support = find_support(sentence, about, hinted, question, known=years)
+            chosen = list(support.spans) if support else []
+            if not chosen or not self.about_the_question(question, chosen, ledger.passages):
+                return None
         return with_marker(sentence, *sorted({ledger.cite(span) for span in chosen}))
 
     def about_the_question(self, question: str, support: Sequence[Span], passages: Sequence[Passage]) -> bool:
